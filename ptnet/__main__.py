@@ -1,0 +1,3 @@
+from ptnet.cli import main
+
+main()

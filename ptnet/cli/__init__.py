@@ -1,0 +1,49 @@
+"""The `ptnet` command. One file per noun; each defers heavy imports into its commands.
+
+Errors never escape as tracebacks: usage errors become one line on stderr and exit code 2.
+"""
+
+import sys
+
+import typer
+from typer._click import exceptions as click_exc  # typer >= 0.29 vendors click
+
+from ptnet.cli import bench, build, doctor, kernel, lab
+from ptnet.errors import PtnetError
+
+app = typer.Typer(
+    name="ptnet",
+    help="netmap-compatible packet I/O, ptnetmap passthrough, and NFV VM chains.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kernel.app, name="kernel")
+app.add_typer(build.app, name="build")
+app.add_typer(lab.app, name="lab")
+app.add_typer(bench.app, name="bench")
+app.command("doctor")(doctor.doctor)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="ptnet", standalone_mode=False)
+    except typer.Exit as exc:
+        rc = exc.exit_code
+    except click_exc.UsageError as exc:
+        # A bare noun (no_args_is_help) has already printed its help and has no message.
+        if message := exc.format_message():
+            where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+            print(f"ptnet: error: {where}{message}", file=sys.stderr)
+        rc = 2
+    except typer.Abort:
+        print("ptnet: interrupted", file=sys.stderr)
+        rc = 130
+    except PtnetError as exc:
+        print(f"ptnet: error: {exc}", file=sys.stderr)
+        rc = exc.exit_code
+    except KeyboardInterrupt:
+        print("ptnet: interrupted", file=sys.stderr)
+        rc = 130
+    sys.exit(rc if isinstance(rc, int) else 0)

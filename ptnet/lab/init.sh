@@ -1,0 +1,85 @@
+#!/bin/busybox sh
+# PID 1 of a ptnet lab guest. It mounts the host's root filesystem read-only over 9p, gives the
+# guest a writable scratch area, loads the requested modules, runs one command chrooted into the
+# host's view, reports the command's exit code on the control port and powers off.
+#
+# /run.conf (appended to the initramfs for each run, written by ptnet/lab/runner.py) sets:
+#   BOOT_MODULES  initramfs-relative .ko paths, in load order (virtio, 9p, console)
+#   LOAD_MODULES  absolute host paths of extra .ko files to insmod (our modules)
+#   KMOD_DIR      host path of the kernel's lib/modules/<release> (bound over /lib/modules)
+#   RW_DIRS       host directories shared read-write (tags rw0, rw1, ... in order)
+#   PROBE         1 to only report that the guest booted (accelerator probe)
+# /cmd.sh (same archive) exports the command's environment, changes directory and execs it.
+
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev
+. /run.conf
+
+port() {
+	# Find the virtio-serial character device whose port name is $1.
+	for p in /sys/class/virtio-ports/*; do
+		if [ "$(cat "$p/name" 2>/dev/null)" = "$1" ]; then
+			echo "/dev/${p##*/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+halt() {
+	sync
+	poweroff -f
+	sleep 10
+}
+
+for m in $BOOT_MODULES; do
+	insmod "/$m" || echo "ptnet-lab: insmod $m failed" >/dev/ttyS0
+done
+
+CTL=$(port ptnet.ctl) || { echo "ptnet-lab: no control port" >/dev/ttyS0; halt; }
+OUT=$(port ptnet.out)
+ERR=$(port ptnet.err)
+exec 3>"$CTL"
+
+if [ "$PROBE" = 1 ]; then
+	echo "probe ok" >&3
+	halt
+fi
+
+H=/host
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 root $H ||
+	{ echo "error mounting the host root over 9p" >&3; halt; }
+mount -t proc proc $H/proc
+mount -t sysfs sys $H/sys
+mount -t devtmpfs dev $H/dev
+mkdir -p $H/dev/pts $H/dev/shm 2>/dev/null
+mount -t devpts devpts $H/dev/pts
+mount -t tmpfs shm $H/dev/shm
+for d in /tmp /run /var/tmp /mnt; do
+	mount -t tmpfs -o mode=1777 scratch $H$d
+done
+mount -t debugfs debugfs $H/sys/kernel/debug 2>/dev/null
+mount --bind "$H$KMOD_DIR" $H/lib/modules
+i=0
+for d in $RW_DIRS; do
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 rw$i "$H$d" ||
+		{ echo "error mounting $d read-write" >&3; halt; }
+	i=$((i + 1))
+done
+ip link set lo up
+hostname ptnet-lab
+
+for m in $LOAD_MODULES; do
+	if ! msg=$(insmod "$H$m" 2>&1); then
+		echo "modfail $m: $msg" >&3
+		halt
+	fi
+done
+
+cp /cmd.sh $H/run/ptnet-cmd.sh
+read -r up _ </proc/uptime
+echo "start $up" >&3
+env -i /bin/busybox chroot $H /bin/sh /run/ptnet-cmd.sh </dev/null >"$OUT" 2>"$ERR"
+echo "exit $?" >&3
+halt

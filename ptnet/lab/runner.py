@@ -1,0 +1,244 @@
+"""Boot a Debian kernel in QEMU, run one command in the guest, stream its output, return its code.
+
+The guest sees the host's root filesystem read-only over 9p (so Python, our CLI and our built
+tools run inside with no image to build), tmpfs on /tmp, /run, /var/tmp and /mnt, and the chosen
+directories (by default the current one) read-write. Three virtio-serial ports carry the command's
+stdout, its stderr and a control channel (start time, exit code) back to us through pipes.
+"""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ptnet import host, paths
+from ptnet.errors import PtnetError, UsageError
+from ptnet.lab import accel, initramfs
+from ptnet.lab.kernel import Kernel
+
+TIMEOUT_EXIT = 124
+KEEP_RUNS = 20
+KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=4 cryptomgr.notests mitigations=off panic=-1"
+# Host variables the command inside sees; everything else starts clean.
+PASS_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+@dataclass
+class LabSpec:
+    kernel: Kernel
+    command: Sequence[str]
+    modules: Sequence[Path] = ()
+    smp: int = 1
+    mem_mb: int = 1024
+    timeout: float = 300.0
+    rw_dirs: Sequence[Path] = ()
+    cwd: Path = field(default_factory=Path.cwd)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LabResult:
+    exit_code: int
+    accel: str
+    boot_seconds: float | None  # from QEMU start to the command's start
+    wall_seconds: float
+    console_log: Path
+
+
+def qemu_binary() -> str:
+    return host.require("qemu-system-x86_64", "qemu-system-x86")
+
+
+def qemu_argv(
+    qemu: str,
+    spec: LabSpec,
+    accel_name: str,
+    initrd: Path,
+    console_log: Path,
+    fds: dict[str, int],
+) -> list[str]:
+    """The exact QEMU command line for a lab run (fds maps port name -> write end to inherit)."""
+    cpu = "host" if accel_name == "kvm" else "qemu64"
+    argv = [
+        qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-M", "pc", "-accel", accel_name, "-cpu", cpu,
+        "-smp", str(spec.smp), "-m", str(spec.mem_mb),
+        "-kernel", str(spec.kernel.vmlinux), "-initrd", str(initrd),
+        "-append", KERNEL_CMDLINE,
+        "-serial", f"file:{console_log}",
+        "-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
+    ]  # fmt: skip
+    for i, d in enumerate(spec.rw_dirs):
+        argv += ["-virtfs", f"local,path={d},mount_tag=rw{i},security_model=none,multidevs=remap"]
+    argv += ["-device", "virtio-serial-pci,id=vser"]
+    for name, fd in fds.items():
+        argv += [
+            "-chardev", f"file,id={name},path=/dev/fd/{fd}",
+            "-device", f"virtserialport,bus=vser.0,chardev={name},name=ptnet.{name}",
+        ]  # fmt: skip
+    return argv
+
+
+def _command_script(spec: LabSpec) -> bytes:
+    env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env.update(
+        PTNET_IN_LAB="1",
+        PTNET_LAB_KERNEL=spec.kernel.release,
+        PTNET_CACHE_DIR=str(paths.cache_dir().resolve()),
+        PTNET_STATE_DIR="/tmp/ptnet-state",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(spec.env)
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    lines.append(f"cd {shlex.quote(str(spec.cwd))} || exit 125")
+    lines.append(f"exec {shlex.join(spec.command)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _run_conf(spec: LabSpec, boot_modules: list[str], probe: bool) -> bytes:
+    conf = {
+        "BOOT_MODULES": " ".join(boot_modules),
+        "LOAD_MODULES": " ".join(str(m) for m in spec.modules),
+        "KMOD_DIR": str(spec.kernel.modules_dir),
+        "RW_DIRS": " ".join(str(d) for d in spec.rw_dirs),
+        "PROBE": "1" if probe else "0",
+    }
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in conf.items()).encode()
+
+
+def _check(spec: LabSpec) -> None:
+    if not spec.command:
+        raise UsageError("no command given; put it after --, as in: ptnet lab run -- uname -r")
+    for p in [*spec.modules, *spec.rw_dirs]:
+        if " " in str(p):
+            raise UsageError(f"paths with spaces cannot be shared with the lab: {p}")
+    for d in spec.rw_dirs:
+        if not d.is_dir():
+            raise UsageError(f"--rw {d}: not a directory")
+        if d == Path("/"):
+            raise UsageError("--rw /: the host root is shared read-only; pick a directory")
+    if spec.smp < 1 or spec.mem_mb < 256:
+        raise UsageError("--smp must be at least 1 and --mem at least 256 (MiB)")
+    if spec.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+
+
+def _new_run_dir() -> Path:
+    base = paths.lab_runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    old = sorted(p for p in base.iterdir() if p.is_dir())
+    for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
+        for f in stale.iterdir():
+            f.unlink()
+        stale.rmdir()
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base))
+
+
+def _pump(src: int, dst: BinaryIO | None, on_line: list[bytes] | None = None) -> None:
+    with os.fdopen(src, "rb", buffering=0) as f:
+        while chunk := f.read(65536):
+            if dst is not None:
+                dst.write(chunk)
+                dst.flush()
+            if on_line is not None:
+                on_line.append(chunk)
+
+
+def run(spec: LabSpec, *, probe_accel: str | None = None) -> LabResult:
+    """Boot, run spec.command, and return its exit code (124 on timeout).
+
+    With probe_accel set, only boot far enough to answer on the control port, with that
+    accelerator; the exit code is then 0 when the guest came up.
+    """
+    _check(spec)
+    qemu = qemu_binary()
+    accel_name = probe_accel or accel.choose(qemu, spec.kernel)
+    run_dir = _new_run_dir()
+    console_log = run_dir / "console.log"
+    base, boot_modules = initramfs.base(spec.kernel)
+    initrd = initramfs.with_payload(
+        base,
+        {
+            "run.conf": _run_conf(spec, boot_modules, probe=probe_accel is not None),
+            "cmd.sh": _command_script(spec),
+        },
+        run_dir / "initrd.cpio",
+    )
+    pipes = {name: os.pipe() for name in ("ctl", "out", "err")}
+    argv = qemu_argv(
+        qemu, spec, accel_name, initrd, console_log, {n: w for n, (_, w) in pipes.items()}
+    )
+    (run_dir / "qemu.argv").write_text(shlex.join(argv) + "\n")
+    quiet = probe_accel is not None
+    ctl: list[bytes] = []
+    sinks = {"ctl": (None, ctl), "out": (sys.stdout.buffer, None), "err": (sys.stderr.buffer, None)}
+    if quiet:
+        sinks = {"ctl": (None, ctl), "out": (None, None), "err": (None, None)}
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=[w for _, w in pipes.values()],
+        start_new_session=True,
+    )
+    for _, w in pipes.values():
+        os.close(w)
+    threads = [
+        threading.Thread(target=_pump, args=(r, *sinks[n]), daemon=True)
+        for n, (r, _) in pipes.items()
+    ]
+    for t in threads:
+        t.start()
+    boot_seconds: float | None = None
+    timed_out = False
+    try:
+        deadline = start + spec.timeout
+        while proc.poll() is None:
+            if boot_seconds is None and b"start " in b"".join(ctl):
+                boot_seconds = time.monotonic() - start
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.01)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for t in threads:
+            t.join(timeout=5)
+    wall = time.monotonic() - start
+    qemu_err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    messages = b"".join(ctl).decode(errors="replace").splitlines()
+    if boot_seconds is None and any(m.startswith("start ") for m in messages):
+        boot_seconds = wall
+    result = LabResult(TIMEOUT_EXIT, accel_name, boot_seconds, wall, console_log)
+    if timed_out:
+        if not quiet:
+            host.log(f"timed out after {spec.timeout:g} s; console log: {console_log}")
+        return result
+    for m in messages:
+        if m.startswith("modfail "):
+            raise PtnetError(f"module failed to load in the lab: {m[8:]} (console: {console_log})")
+        if m.startswith("error "):
+            raise PtnetError(f"lab guest: {m} (console: {console_log})")
+        if m.startswith("exit "):
+            result.exit_code = int(m.split()[1])
+            return result
+        if m == "probe ok":
+            result.exit_code = 0
+            return result
+    if quiet:
+        result.exit_code = 1
+        return result
+    detail = qemu_err.splitlines()[-1] if qemu_err else "the guest stopped before the command ended"
+    raise PtnetError(f"lab VM failed: {detail} (console: {console_log})")
