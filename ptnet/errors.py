@@ -8,7 +8,7 @@ class PtnetError(Exception):
 
 
 class UsageError(PtnetError):
-    """Bad input from the user: an unknown name, a malformed spec, a missing argument. Exit code 2."""
+    """Bad input: an unknown name, a malformed spec, a missing argument. Exit code 2."""
 
     exit_code = 2
 

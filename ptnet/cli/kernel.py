@@ -19,7 +19,7 @@ def fetch(
         bool, typer.Option("--no-headers", help="Do not install the matching linux-headers.")
     ] = False,
 ) -> None:
-    """Resolve the current kernel ABI from the metapackage, download and extract it into the cache."""
+    """Resolve the current kernel ABI from the metapackage and extract it into the cache."""
     from ptnet.lab import kernel
 
     k = kernel.fetch(kernel.check_series(series), headers=not no_headers)

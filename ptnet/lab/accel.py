@@ -31,6 +31,17 @@ def _cache_key(qemu: str, kernel: Kernel) -> str:
     return f"{qemu}:{st.st_mtime_ns}:{kernel.release}:{platform.release()}"
 
 
+def _cache_file() -> Path:
+    return paths.cache_dir() / "accel.json"
+
+
+def probed_verdicts() -> dict[str, str]:
+    """Earlier probe results on this host kernel: cache key -> 'kvm' or 'tcg'."""
+    cache = _cache_file()
+    verdicts: dict[str, str] = json.loads(cache.read_text()) if cache.is_file() else {}
+    return {k: v for k, v in verdicts.items() if k.endswith(f":{platform.release()}")}
+
+
 def choose(qemu: str, kernel: Kernel) -> str:
     forced = os.environ.get("PTNET_ACCEL")
     if forced:
@@ -39,7 +50,7 @@ def choose(qemu: str, kernel: Kernel) -> str:
         return forced
     if not kvm_device_usable():
         return "tcg"
-    cache = paths.cache_dir() / "accel.json"
+    cache = _cache_file()
     verdicts: dict[str, str] = json.loads(cache.read_text()) if cache.is_file() else {}
     key = _cache_key(qemu, kernel)
     if key not in verdicts:

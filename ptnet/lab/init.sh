@@ -29,7 +29,7 @@ port() {
 
 halt() {
 	sync
-	poweroff -f
+	reboot -f
 	sleep 10
 }
 

@@ -21,7 +21,7 @@ from ptnet.lab.kernel import Kernel
 # What init needs before it can mount the host over 9p and talk on virtio-serial ports.
 BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_console")
 BUSYBOX_APPLETS = (
-    "sh", "mount", "insmod", "cat", "echo", "mkdir", "cp", "sleep", "sync", "poweroff",
+    "sh", "mount", "insmod", "cat", "echo", "mkdir", "cp", "sleep", "sync", "reboot",
     "ip", "hostname", "env", "chroot",
 )  # fmt: skip
 
@@ -86,7 +86,9 @@ def _module_closure(kernel: Kernel, names: tuple[str, ...]) -> list[str]:
 
 def _builtin(kernel: Kernel, name: str) -> bool:
     builtin = (kernel.modules_dir / "modules.builtin").read_text()
-    return any(Path(line).name.split(".ko")[0].replace("-", "_") == name for line in builtin.split())
+    return any(
+        Path(line).name.split(".ko")[0].replace("-", "_") == name for line in builtin.split()
+    )
 
 
 def _read_module(path: Path) -> bytes:
@@ -95,7 +97,9 @@ def _read_module(path: Path) -> bytes:
         return lzma.decompress(data)
     if path.suffix == ".zst":
         zstd = host.require("zstd", "zstd")
-        return subprocess.run([zstd, "-dc", "-q", str(path)], capture_output=True, check=True).stdout
+        return subprocess.run(
+            [zstd, "-dc", "-q", str(path)], capture_output=True, check=True
+        ).stdout
     return data
 
 

@@ -113,9 +113,7 @@ def _extract_headers(kernel: Kernel) -> None:
     """Extract linux-headers-<release>, its -common package and linux-kbuild into the cache."""
     arch_pkg = f"linux-headers-{kernel.release}"
     _, depends = _candidate(kernel.series, arch_pkg)
-    wanted = [arch_pkg] + [
-        d for d in depends if d.startswith(("linux-headers-", "linux-kbuild-"))
-    ]
+    wanted = [arch_pkg] + [d for d in depends if d.startswith(("linux-headers-", "linux-kbuild-"))]
     with tempfile.TemporaryDirectory(dir=kernel.dir, prefix=".headers-") as tmp:
         work = Path(tmp)
         root = work / "headers"
@@ -126,7 +124,9 @@ def _extract_headers(kernel: Kernel) -> None:
         src = root / "usr" / "src"
         makefile = src / arch_pkg / "Makefile"
         text = makefile.read_text()
-        makefile.write_text(text.replace("include /usr/src/", f"include {kernel.dir}/headers/usr/src/"))
+        makefile.write_text(
+            text.replace("include /usr/src/", f"include {kernel.dir}/headers/usr/src/")
+        )
         root.rename(kernel.dir / "headers")
     host.log(f"headers for {kernel.release} extracted into {kernel.headers_dir}")
 

@@ -26,7 +26,7 @@ from ptnet.lab.kernel import Kernel
 
 TIMEOUT_EXIT = 124
 KEEP_RUNS = 20
-KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=4 cryptomgr.notests mitigations=off panic=-1"
+KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=4 cryptomgr.notests mitigations=off panic=-1 acpi=off 8250.nr_uarts=1 apparmor=0 audit=0 tsc=reliable no_timer_check pci=lastbus=0 i8042.noaux i8042.nokbd"
 # Host variables the command inside sees; everything else starts clean.
 PASS_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "VIRTUAL_ENV", "PYTHONPATH")
 
@@ -152,9 +152,12 @@ def _pump(src: int, dst: BinaryIO | None, on_line: list[bytes] | None = None) ->
                 on_line.append(chunk)
 
 
-def run(spec: LabSpec, *, probe_accel: str | None = None) -> LabResult:
+def run(
+    spec: LabSpec, *, probe_accel: str | None = None, output: BinaryIO | None = None
+) -> LabResult:
     """Boot, run spec.command, and return its exit code (124 on timeout).
 
+    The command's stdout and stderr stream to ours, or both into `output` when given.
     With probe_accel set, only boot far enough to answer on the control port, with that
     accelerator; the exit code is then 0 when the guest came up.
     """
@@ -179,9 +182,9 @@ def run(spec: LabSpec, *, probe_accel: str | None = None) -> LabResult:
     (run_dir / "qemu.argv").write_text(shlex.join(argv) + "\n")
     quiet = probe_accel is not None
     ctl: list[bytes] = []
-    sinks = {"ctl": (None, ctl), "out": (sys.stdout.buffer, None), "err": (sys.stderr.buffer, None)}
-    if quiet:
-        sinks = {"ctl": (None, ctl), "out": (None, None), "err": (None, None)}
+    out_sink = None if quiet else output or sys.stdout.buffer
+    err_sink = None if quiet else output or sys.stderr.buffer
+    sinks = {"ctl": (None, ctl), "out": (out_sink, None), "err": (err_sink, None)}
     start = time.monotonic()
     proc = subprocess.Popen(
         argv,

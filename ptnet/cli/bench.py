@@ -1,0 +1,25 @@
+"""`ptnet bench`: benchmarks that print one JSON object on stdout (progress on stderr)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Benchmarks; each prints one JSON object on stdout.", no_args_is_help=True)
+
+KernelOpt = Annotated[str | None, typer.Option(help="Cached kernel: release, 6.1, 6.12 or series.")]
+OutputOpt = Annotated[Path | None, typer.Option(help="Also write the JSON to this file.")]
+
+
+@app.command()
+def lab(
+    kernel: KernelOpt = None,
+    boots: Annotated[int, typer.Option(min=1, help="How many boots.")] = 10,
+    output: OutputOpt = None,
+) -> None:
+    """Boot the lab BOOTS times; report the median time from QEMU start to the command."""
+    from ptnet.bench import harness
+    from ptnet.bench import lab as lab_bench
+    from ptnet.lab import kernel as kernels
+
+    harness.emit(lab_bench.run(kernels.find(kernel), boots), output)
