@@ -112,9 +112,10 @@ def _configured_debian_uri(suite: str) -> str:
         if path.suffix == ".sources":
             for stanza in text.split("\n\n"):
                 fields = _deb822(stanza)
-                if suite in fields.get("Suites", "").split() and "main" in fields.get(
-                    "Components", ""
-                ).split():
+                if (
+                    suite in fields.get("Suites", "").split()
+                    and "main" in fields.get("Components", "").split()
+                ):
                     return fields["URIs"].split()[0]
         else:
             for line in text.splitlines():
@@ -160,6 +161,11 @@ def ensure_apt_suite(suite: str, *, base: str = "bookworm", types: str = "deb") 
     if os.geteuid() == 0:
         target.write_text(body)
     else:
-        subprocess.run(_as_root(["tee", str(target)]), input=body, text=True, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_root(["tee", str(target)]),
+            input=body,
+            text=True,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return True

@@ -8,7 +8,7 @@ import sys
 import typer
 from typer._click import exceptions as click_exc  # typer >= 0.29 vendors click
 
-from ptnet.cli import bench, build, doctor, kernel, lab
+from ptnet.cli import bench, build, doctor, kernel, lab, setup
 from ptnet.errors import PtnetError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(kernel.app, name="kernel")
 app.add_typer(build.app, name="build")
 app.add_typer(lab.app, name="lab")
 app.add_typer(bench.app, name="bench")
+app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
 
 

@@ -23,7 +23,9 @@ def run(
     ] = None,
     smp: Annotated[int, typer.Option(help="Virtual CPUs.")] = 1,
     mem: Annotated[int, typer.Option(help="Memory in MiB.")] = 1024,
-    timeout: Annotated[float, typer.Option(help="Seconds before the VM is killed (exit 124).")] = 300,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before the VM is killed (exit 124).")
+    ] = 300,
     rw: Annotated[
         list[Path] | None,
         typer.Option(help="Host directory the guest may write (default: the current one)."),

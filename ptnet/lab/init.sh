@@ -6,7 +6,7 @@
 # /run.conf (appended to the initramfs for each run, written by ptnet/lab/runner.py) sets:
 #   BOOT_MODULES  initramfs-relative .ko paths, in load order (virtio, 9p, console)
 #   LOAD_MODULES  absolute host paths of extra .ko files to insmod (our modules)
-#   KMOD_DIR      host path of the kernel's lib/modules/<release> (bound over /lib/modules)
+#   KMOD_DIR      host path of the kernel's lib/modules (bound over /lib/modules)
 #   RW_DIRS       host directories shared read-write (tags rw0, rw1, ... in order)
 #   PROBE         1 to only report that the guest booted (accelerator probe)
 # /cmd.sh (same archive) exports the command's environment, changes directory and execs it.
@@ -63,6 +63,8 @@ mount -t debugfs debugfs $H/sys/kernel/debug 2>/dev/null
 mount --bind "$H$KMOD_DIR" $H/lib/modules
 i=0
 for d in $RW_DIRS; do
+	# A directory below a scratch tmpfs (/tmp, ...) is hidden by it: recreate the mountpoint.
+	[ -d "$H$d" ] || mkdir -p "$H$d"
 	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 rw$i "$H$d" ||
 		{ echo "error mounting $d read-write" >&3; halt; }
 	i=$((i + 1))

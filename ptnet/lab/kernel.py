@@ -161,12 +161,7 @@ def _extract_into_cache(kernel: Kernel) -> None:
 def write_vmlinux(vmlinuz: Path, out: Path) -> None:
     """Extract the uncompressed ELF kernel from a bzImage (xz or zstd payload)."""
     data = vmlinuz.read_bytes()
-    candidates = []
-    for magic in (_XZ_MAGIC, _ZSTD_MAGIC):
-        pos = data.find(magic)
-        if pos >= 0:
-            candidates.append((pos, magic))
-    for pos, magic in sorted(candidates):
+    for pos, magic in sorted(_occurrences(data, (_XZ_MAGIC, _ZSTD_MAGIC))):
         try:
             payload = _decompress(data[pos:], magic)
         except (lzma.LZMAError, subprocess.CalledProcessError):
@@ -175,6 +170,16 @@ def write_vmlinux(vmlinuz: Path, out: Path) -> None:
             out.write_bytes(payload)
             return
     raise PtnetError(f"could not find an xz or zstd compressed ELF kernel in {vmlinuz}")
+
+
+def _occurrences(data: bytes, magics: tuple[bytes, ...]) -> list[tuple[int, bytes]]:
+    found = []
+    for magic in magics:
+        pos = data.find(magic)
+        while pos >= 0:
+            found.append((pos, magic))
+            pos = data.find(magic, pos + 1)
+    return found
 
 
 def _decompress(blob: bytes, magic: bytes) -> bytes:

@@ -107,7 +107,7 @@ def _run_conf(spec: LabSpec, boot_modules: list[str], probe: bool) -> bytes:
     conf = {
         "BOOT_MODULES": " ".join(boot_modules),
         "LOAD_MODULES": " ".join(str(m) for m in spec.modules),
-        "KMOD_DIR": str(spec.kernel.modules_dir),
+        "KMOD_DIR": str(spec.kernel.modules_dir.parent),
         "RW_DIRS": " ".join(str(d) for d in spec.rw_dirs),
         "PROBE": "1" if probe else "0",
     }

@@ -1,0 +1,27 @@
+# The two commands a new user types on a fresh Debian 12 machine:
+#   make demo   set everything up, build the module and run it in the lab
+#   make test   set everything up and run the whole test suite (what CI runs)
+# Both are idempotent: a second run skips what is already installed, fetched or built.
+
+PTNET := .venv/bin/ptnet
+PY := .venv/bin/python
+
+.PHONY: demo test setup lint
+
+setup:
+	./scripts/bootstrap.sh
+	$(PTNET) setup
+	$(PTNET) build modules --kernel 6.1
+	$(PTNET) build modules --kernel 6.12
+
+demo: setup
+	$(PTNET) doctor
+	$(PTNET) lab run --modules netmap -- sh -c \
+		'uname -r; ls -l /dev/netmap; grep ^netmap /proc/modules; rmmod netmap && echo "netmap.ko unloaded cleanly"'
+
+lint:
+	$(PY) -m ruff check ptnet tests
+	$(PY) -m ruff format --check ptnet tests
+
+test: setup lint
+	$(PY) -m pytest -q tests

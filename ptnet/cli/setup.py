@@ -1,0 +1,22 @@
+"""`ptnet setup`: prepare this machine for the lab, idempotently."""
+
+from typing import Annotated
+
+import typer
+
+
+def setup(
+    series: Annotated[
+        list[str] | None,
+        typer.Option(help="Kernel series to fetch (repeatable). Default: both supported ones."),
+    ] = None,
+) -> None:
+    """Install missing Debian packages and fetch the lab kernels with their headers."""
+    from ptnet import host, prereqs
+    from ptnet.lab import kernel
+
+    chosen = [kernel.check_series(s) for s in series] if series else list(kernel.SERIES)
+    installed = prereqs.install()
+    host.log(f"packages: {'installed ' + ' '.join(installed) if installed else 'all present'}")
+    for s in chosen:
+        print(kernel.fetch(s).release)

@@ -1,0 +1,45 @@
+"""The Debian packages ptnet needs on the host, and installing the missing ones idempotently."""
+
+import subprocess
+
+from ptnet import host
+
+# What the lab, the module builds and the tools need. (The Python environment's own build needs,
+# such as libvirt-dev for libvirt-python, are installed by the Makefile's bootstrap step.)
+LAB_PACKAGES = (
+    "qemu-system-x86",  # the lab VM and, later, our patched QEMU's runtime firmware
+    "busybox-static",  # the lab initramfs
+    "kmod",  # depmod for the extracted kernel, modprobe inside the lab
+    "xz-utils",
+    "zstd",
+    "gcc-12",  # Debian's kernel headers build with gcc-12
+    "make",
+    "libelf1",  # kbuild's host programs (modpost, objtool)
+    "libssl3",
+    "dwarves",  # pahole: BTF for modules on 6.12
+    "iproute2",  # veth pairs and namespaces inside the lab
+    "libc6-dev",  # static userspace tools
+)
+
+
+def missing(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
+    """Packages from `packages` that dpkg does not have installed."""
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    installed = {
+        line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" installed")
+    }
+    return [p for p in packages if p not in installed]
+
+
+def install() -> list[str]:
+    """Install whatever is missing; return what was installed (nothing when all is there)."""
+    todo = missing()
+    if todo:
+        host.apt_update()
+        host.apt_install(todo)
+    return todo

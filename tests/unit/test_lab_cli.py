@@ -1,0 +1,148 @@
+"""`ptnet lab run` and friends, against real QEMU boots of the cached Debian kernel."""
+
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ptnet.lab import kernel
+
+pytestmark = pytest.mark.skipif(
+    not kernel.cached() or shutil.which("qemu-system-x86_64") is None,
+    reason="needs a cached lab kernel (ptnet kernel fetch) and qemu-system-x86",
+)
+
+
+def qemu_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "qemu-system-x86_64"], capture_output=True, text=True)
+    return {int(p) for p in out.stdout.split()}
+
+
+def one_line_error(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("ptnet: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_uname_prints_the_debian_release(run_ptnet):
+    proc = run_ptnet("lab", "run", "--", "uname", "-r")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == kernel.find(None).release
+
+
+def test_exit_code_is_the_commands(run_ptnet):
+    assert run_ptnet("lab", "run", "--", "sh", "-c", "exit 7").returncode == 7
+
+
+def test_stdout_and_stderr_stay_apart(run_ptnet):
+    proc = run_ptnet("lab", "run", "--", "sh", "-c", "echo to-out; echo to-err >&2")
+    assert proc.returncode == 0
+    assert proc.stdout == "to-out\n"
+    assert "to-err\n" in proc.stderr and "to-out" not in proc.stderr
+
+
+def test_timeout_kills_the_vm_and_exits_124(run_ptnet):
+    before = qemu_pids()
+    proc = run_ptnet("lab", "run", "--timeout", "5", "--", "sleep", "60", timeout=60)
+    assert proc.returncode == 124
+    assert qemu_pids() - before == set()
+
+
+def test_guest_sees_the_host_python_environment(run_ptnet):
+    proc = run_ptnet(
+        "lab", "run", "--", sys.executable, "-c", "import ptnet, sys; print(ptnet.__file__)"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == os.path.abspath(
+        os.path.join(os.path.dirname(__file__), "..", "..", "ptnet", "__init__.py")
+    )
+
+
+def test_host_root_is_read_only_and_the_tree_is_writable(run_ptnet, tmp_path):
+    probe = tmp_path / "written-by-guest"
+    script = f"touch /usr/ptnet-must-fail 2>/dev/null && exit 3; echo hello > {probe}; id -u"
+    proc = run_ptnet("lab", "run", "--rw", str(tmp_path), "--", "sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"  # root inside
+    assert probe.read_text() == "hello\n"
+    assert not os.path.exists("/usr/ptnet-must-fail")
+
+
+def test_guest_can_load_debian_modules(run_ptnet):
+    proc = run_ptnet("lab", "run", "--", "sh", "-c", "modprobe veth && grep -c ^veth /proc/modules")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+
+
+def test_unknown_kernel_is_a_usage_error(run_ptnet):
+    proc = run_ptnet("lab", "run", "--kernel", "9.99", "--", "true")
+    assert proc.returncode == 2
+    assert "unknown kernel '9.99'" in one_line_error(proc)
+
+
+def test_missing_command_is_a_usage_error(run_ptnet):
+    proc = run_ptnet("lab", "run")
+    assert proc.returncode == 2
+    assert "no command given" in one_line_error(proc)
+
+
+def test_missing_module_is_a_usage_error(run_ptnet):
+    proc = run_ptnet("lab", "run", "--modules", "/nonexistent/foo.ko", "--", "true")
+    assert proc.returncode == 2
+    assert "/nonexistent/foo.ko" in one_line_error(proc)
+
+
+def test_no_qemu_installed_is_a_clear_error(run_ptnet, tmp_path):
+    # A PATH with everything but QEMU: link the tools ptnet itself may call.
+    for tool in ("busybox", "depmod", "dpkg-deb"):
+        if shutil.which(tool):
+            os.symlink(shutil.which(tool), tmp_path / tool)
+    proc = run_ptnet("lab", "run", "--", "true", env={"PATH": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "qemu-system-x86_64 not found" in one_line_error(proc)
+
+
+def test_console_log_is_kept(run_ptnet):
+    proc = run_ptnet("lab", "run", "--", "sh", "-c", "echo marker-for-console > /dev/ttyS0")
+    assert proc.returncode == 0
+    logs = sorted(
+        (p for p in kernel.paths.lab_runs_dir().glob("*/console.log")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    assert "marker-for-console" in logs[-1].read_text()
+
+
+def test_bench_lab_writes_json_with_the_median(run_ptnet, tmp_path):
+    out = tmp_path / "lab.json"
+    proc = run_ptnet("bench", "lab", "--boots", "2", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result == json.loads(out.read_text())
+    boot = result["scenarios"]["boot_to_command"]
+    assert len(boot["runs"]) == 2 and boot["median_s"] > 0
+    assert result["env"]["accel"] in ("tcg", "kvm")
+
+
+def test_vmlinux_extraction_finds_the_compressed_elf(tmp_path):
+    elf = b"\x7fELF" + os.urandom(4096)
+    bzimage = tmp_path / "vmlinuz"
+    # A setup header that happens to contain a stray xz magic, then the real payload.
+    bzimage.write_bytes(
+        b"MZ" + b"\xfd7zXZ\x00garbage" + os.urandom(512) + lzma.compress(elf) + b"trailer"
+    )
+    kernel.write_vmlinux(bzimage, tmp_path / "vmlinux")
+    assert (tmp_path / "vmlinux").read_bytes() == elf
+
+
+def test_doctor_json_reports_and_fails_without_qemu(run_ptnet, tmp_path):
+    proc = run_ptnet("doctor", "--format", "json", env={"PATH": str(tmp_path)})
+    assert proc.returncode == 1
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert checks["qemu"]["status"] == "MISSING"
+    assert "apt-get install qemu-system-x86" in checks["qemu"]["detail"]
