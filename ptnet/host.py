@@ -86,7 +86,11 @@ def apt_download(package: str, dest: Path) -> Path:
     """Download one .deb into `dest` without installing it; return its path."""
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.glob("*.deb"))
-    run(["apt-get", "download", "-q", package], cwd=dest, env=APT_ENV)
+    argv = ["apt-get", "download", "-q", package]
+    if os.geteuid() == 0:
+        # apt's _apt sandbox user cannot write into root's cache; download as root, quietly.
+        argv[1:1] = ["-o", "APT::Sandbox::User=root"]
+    run(argv, cwd=dest, env=APT_ENV)
     new = sorted(set(dest.glob("*.deb")) - before) or sorted(dest.glob(f"{package}_*.deb"))
     if not new:
         raise PtnetError(f"apt-get download {package} produced no .deb in {dest}")
