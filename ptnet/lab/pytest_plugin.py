@@ -98,7 +98,7 @@ class _LabGroups:
         modules, smp = key
         k = kernel.find(self.config.getoption("--lab-kernel"))
         if modules:
-            kbuild.build(k)
+            kbuild.build_modules(k)
         rootdir = Path(str(self.config.rootpath))
         with tempfile.TemporaryDirectory(prefix="ptnet-lab-report-") as tmp:
             report = Path(tmp) / "report.json"

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * netmap.ko: module load and unload.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/init.h>
+#include <linux/module.h>
+
+#include "netmap_kern.h"
+
+static int __init netmap_init(void)
+{
+	int err;
+
+	err = netmap_dev_init();
+	if (err) {
+		pr_err("cannot register /dev/netmap: %d\n", err);
+		return err;
+	}
+	pr_info("loaded\n");
+	return 0;
+}
+
+static void __exit netmap_exit(void)
+{
+	netmap_dev_exit();
+	pr_info("unloaded\n");
+}
+
+module_init(netmap_init);
+module_exit(netmap_exit);
+
+MODULE_DESCRIPTION("netmap-compatible fast packet I/O");
+MODULE_LICENSE("Dual BSD/GPL");

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Leak accounting. Each counter is a read-only module parameter, so tests
+ * can read it from /sys/module/netmap/parameters/<name> and check that
+ * everything the module allocated for them has been given back.
+ */
+#include <linux/atomic.h>
+#include <linux/errno.h>
+#include <linux/moduleparam.h>
+#include <linux/sysfs.h>
+
+#include "netmap_kern.h"
+
+atomic_t netmap_priv_count = ATOMIC_INIT(0);
+
+static int netmap_stat_get(char *buf, const struct kernel_param *kp)
+{
+	const atomic_t *counter = kp->arg;
+
+	return sysfs_emit(buf, "%d\n", atomic_read(counter));
+}
+
+/* Counters cannot be set, not even as insmod arguments. */
+static int netmap_stat_set(const char *val, const struct kernel_param *kp)
+{
+	return -EPERM;
+}
+
+static const struct kernel_param_ops netmap_stat_ops = {
+	.set = netmap_stat_set,
+	.get = netmap_stat_get,
+};
+
+module_param_cb(priv_count, &netmap_stat_ops, &netmap_priv_count, 0444);
+MODULE_PARM_DESC(priv_count, "open /dev/netmap descriptors (read-only)");

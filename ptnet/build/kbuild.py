@@ -1,0 +1,209 @@
+"""Out-of-tree kbuild of the project's kernel modules against a cached kernel's headers.
+
+The checkout never holds build output. Each module directory (kernel/, later guest/) is mirrored
+into the cache and kbuild runs on the mirror:
+    build/modules/<release>/kernel/   netmap.ko and kbuild's objects
+    build/modules/<release>/guest/    the guest driver, once guest/ has a Kbuild file
+
+Only changed files are copied and their mtimes are kept, so rebuilds are incremental. The build
+must be warning-free: any "warning:" line in kbuild's output fails it, and the directory is then
+cleaned so that the next build recompiles everything and reports the warnings again.
+"""
+
+import contextlib
+import fcntl
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ptnet import host, paths
+from ptnet.errors import PtnetError, UsageError
+from ptnet.lab.kernel import Kernel
+
+# Module directories of the checkout, built in this order (later ones may use the symbols of
+# earlier ones). A directory is built when it holds a Kbuild file.
+MODULE_DIRS = ("kernel", "guest")
+
+# W=1 adds the kernel's extra warnings (missing prototypes, unused variables, ...).
+KBUILD_ARGS = ("W=1",)
+
+_SOURCE_NAMES = frozenset({"Kbuild", "Makefile"})
+_SOURCE_SUFFIXES = frozenset({".c", ".h", ".S"})
+_MANIFEST = ".ptnet-sources"
+_WARNING = re.compile(r"\bwarning:", re.IGNORECASE)
+_ERROR = re.compile(r"\berror\b", re.IGNORECASE)
+_BTF_SKIPPED = "Skipping BTF generation"
+
+
+def modules_dir(kernel: Kernel) -> Path:
+    """Where the modules for `kernel` are built."""
+    return paths.builds_dir() / "modules" / kernel.release
+
+
+def module_path(kernel: Kernel, name: str) -> Path:
+    """The built `name`.ko for `kernel`; UsageError when it has not been built."""
+    for sub in MODULE_DIRS:
+        ko = modules_dir(kernel) / sub / f"{name}.ko"
+        if ko.is_file():
+            return ko
+    raise UsageError(
+        f"module {name} is not built for {kernel.release}; "
+        f"run: ptnet build modules --kernel {kernel.release}"
+    )
+
+
+def build_modules(kernel: Kernel) -> list[Path]:
+    """Build every module directory of the checkout for `kernel`; return the .ko files."""
+    if not kernel.headers_installed:
+        raise UsageError(
+            f"the headers of {kernel.release} are not in the cache; "
+            f"run: ptnet kernel fetch --series {kernel.series}"
+        )
+    _check_tools(kernel)
+    out = modules_dir(kernel)
+    out.mkdir(parents=True, exist_ok=True)
+    built: list[Path] = []
+    symvers: list[Path] = []
+    with _locked(out / ".lock"):
+        for sub in MODULE_DIRS:
+            src = paths.source_root() / sub
+            if not (src / "Kbuild").is_file():
+                continue
+            built += build_dir(kernel, src, out / sub, extra_symbols=symvers)
+            symvers.append(out / sub / "Module.symvers")
+    if not built:
+        raise PtnetError(f"no module directory with a Kbuild file in {paths.source_root()}")
+    return built
+
+
+def build_dir(
+    kernel: Kernel, src: Path, out: Path, *, extra_symbols: Sequence[Path] = ()
+) -> list[Path]:
+    """Mirror `src` into `out`, run kbuild there and return the .ko files it lists."""
+    mirror_sources(src, out)
+    argv = [*_make(kernel, out), *KBUILD_ARGS, f"-j{_jobs()}"]
+    if extra_symbols:
+        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(p) for p in extra_symbols))
+    host.log(f"building {src.name}/ for {kernel.release} in {out}")
+    rc, lines = _run_streaming([*argv, "modules"])
+    what = f"kbuild of {src.name}/ for {kernel.release}"
+    if rc != 0:
+        first = next((ln for ln in lines if _ERROR.search(ln)), lines[-1] if lines else "")
+        raise PtnetError(f"{what} failed with exit code {rc}: {first.strip()}")
+    warnings = [ln.rstrip() for ln in lines if _WARNING.search(ln)]
+    if warnings:
+        for ln in warnings:
+            host.log(ln)
+        # The objects are already built; clean them so the next build shows the warnings again.
+        host.run([*_make(kernel, out), "clean"], capture=True, quiet=True)
+        raise PtnetError(f"{what} is not warning-free ({len(warnings)}): {warnings[0]}")
+    if any(_BTF_SKIPPED in ln for ln in lines):
+        host.log(
+            f"note: no BTF in the modules for {kernel.release}: its Debian headers ship no vmlinux"
+        )
+    return _built_modules(out)
+
+
+def mirror_sources(src: Path, dst: Path) -> None:
+    """Copy the kbuild sources of `src` into `dst`, only where their content changed.
+
+    Copies keep the source's mtime, unless that would not be newer than the copy they replace
+    (an older revision checked out), in which case they are stamped now so make rebuilds them.
+    Sources mirrored before but gone from `src` are removed.
+    """
+    wanted = sorted(
+        p.relative_to(src)
+        for p in src.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(src).parts)
+        and (p.name in _SOURCE_NAMES or p.suffix in _SOURCE_SUFFIXES)
+    )
+    dst.mkdir(parents=True, exist_ok=True)
+    manifest = dst / _MANIFEST
+    before = set(manifest.read_text().split("\n")) - {""} if manifest.is_file() else set()
+    for rel in wanted:
+        s, d = src / rel, dst / rel
+        if d.is_file() and filecmp.cmp(s, d, shallow=False):
+            continue
+        old_mtime = d.stat().st_mtime_ns if d.is_file() else None
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = d.with_name(f".{d.name}.ptnet-tmp")
+        shutil.copy2(s, tmp)
+        tmp.replace(d)
+        if old_mtime is not None and d.stat().st_mtime_ns <= old_mtime:
+            os.utime(d, ns=(time.time_ns(), max(time.time_ns(), old_mtime + 1)))
+    for rel in sorted(before - {str(r) for r in wanted}):
+        (dst / rel).unlink(missing_ok=True)
+    manifest.write_text("".join(f"{r}\n" for r in wanted))
+
+
+def _make(kernel: Kernel, out: Path) -> list[str]:
+    return ["make", "-C", str(kernel.headers_dir), f"M={out}"]
+
+
+def _jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _check_tools(kernel: Kernel) -> None:
+    host.require("make", "make")
+    variables = (kernel.headers_dir / ".kernelvariables").read_text(errors="replace")
+    if cc := re.search(r"\bgcc-\d+\b", variables):
+        host.require(cc.group(), cc.group())
+    config = (kernel.headers_dir / ".config").read_text(errors="replace")
+    if "\nCONFIG_DEBUG_INFO_BTF_MODULES=y\n" in config:
+        host.require("pahole", "dwarves")
+
+
+def _run_streaming(argv: Sequence[str]) -> tuple[int, list[str]]:
+    """Run `argv`, echoing its merged stdout and stderr to our stderr; return rc and the lines."""
+    host.log("$ " + " ".join(argv))
+    env = {**os.environ, "LC_ALL": "C"}  # so that the compiler says "warning:" in English
+    lines: list[str] = []
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+    except FileNotFoundError as exc:
+        raise PtnetError(f"{argv[0]} not found") from exc
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            lines.append(line)
+        return proc.wait(), lines
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait()
+
+
+def _built_modules(out: Path) -> list[Path]:
+    """The .ko files kbuild produced, from its modules.order (which lists .o or .ko names)."""
+    order = out / "modules.order"
+    if not order.is_file():
+        raise PtnetError(f"kbuild wrote no modules.order in {out}")
+    kos = []
+    for line in order.read_text().split():
+        ko = (out / line).with_suffix(".ko")  # absolute entries replace `out`
+        if not ko.is_file():
+            raise PtnetError(f"kbuild did not produce {ko}")
+        kos.append(ko)
+    return kos
+
+
+@contextlib.contextmanager
+def _locked(lockfile: Path) -> Iterator[None]:
+    """Serialise builds of one kernel's modules between concurrent ptnet processes."""
+    with lockfile.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
