@@ -146,3 +146,19 @@ def test_doctor_json_reports_and_fails_without_qemu(run_ptnet, tmp_path):
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
     assert checks["qemu"]["status"] == "MISSING"
     assert "apt-get install qemu-system-x86" in checks["qemu"]["detail"]
+
+
+def test_our_module_loads_and_unloads(run_ptnet):
+    assert run_ptnet("build", "modules").returncode == 0
+    proc = run_ptnet(
+        "lab", "run", "--modules", "netmap", "--",
+        "sh", "-c", "test -c /dev/netmap && rmmod netmap && test ! -e /dev/netmap && echo ok",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+
+
+def test_unbuilt_module_name_is_a_usage_error(run_ptnet):
+    proc = run_ptnet("lab", "run", "--modules", "nosuchmod", "--", "true")
+    assert proc.returncode == 2
+    assert "nosuchmod" in one_line_error(proc)

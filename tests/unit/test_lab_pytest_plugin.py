@@ -1,0 +1,61 @@
+"""The pytest plugin: lab-marked tests run in the guest and each outcome comes back on the host."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ptnet.lab import kernel
+
+pytestmark = pytest.mark.skipif(not kernel.cached(), reason="needs a cached lab kernel")
+
+SAMPLE = textwrap.dedent(
+    """
+    import os
+    import pytest
+
+    @pytest.mark.lab(modules=[])
+    def test_runs_in_the_guest():
+        assert os.environ["PTNET_IN_LAB"] == "1"
+        assert os.uname().release == os.environ["PTNET_LAB_KERNEL"]
+
+    @pytest.mark.lab(modules=[])
+    def test_fails_in_the_guest():
+        assert 1 == 2, "guest-side failure text"
+
+    @pytest.mark.lab(modules=[])
+    def test_skips_in_the_guest():
+        pytest.skip("guest-side skip reason")
+
+    @pytest.mark.lab(modules=[])
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_parametrized(n):
+        assert n in (1, 2)
+
+    def test_on_the_host():
+        assert "PTNET_IN_LAB" not in os.environ
+    """
+)
+
+
+def test_outcomes_are_replayed_per_test(tmp_path):
+    (tmp_path / "test_sample.py").write_text(SAMPLE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout
+    assert proc.returncode == 1, out  # exactly the one failing guest test fails the run
+    assert "PASSED test_sample.py::test_runs_in_the_guest" in out
+    assert "PASSED test_sample.py::test_parametrized[1]" in out
+    assert "PASSED test_sample.py::test_parametrized[2]" in out
+    assert "PASSED test_sample.py::test_on_the_host" in out
+    assert "FAILED test_sample.py::test_fails_in_the_guest" in out
+    assert "guest-side failure text" in out
+    assert "SKIPPED" in out and "guest-side skip reason" in out
+    assert "1 failed, 4 passed, 1 skipped" in out
