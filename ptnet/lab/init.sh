@@ -56,7 +56,18 @@ mount -t devtmpfs dev $H/dev
 mkdir -p $H/dev/pts $H/dev/shm 2>/dev/null
 mount -t devpts devpts $H/dev/pts
 mount -t tmpfs shm $H/dev/shm
-for d in /tmp /run /var/tmp /mnt; do
+# /tmp and /var/tmp: the host's files stay visible (a checkout or a cache may live there),
+# and the guest's writes land in a tmpfs layered on top. /run and /mnt start empty.
+mkdir -p /scratch
+mount -t tmpfs scratch /scratch
+for d in /tmp /var/tmp; do
+	up=/scratch/${d#/}-upper
+	mkdir -p "$up" "$up.work"
+	chmod 1777 "$up"
+	mount -t overlay overlay -o "lowerdir=$H$d,upperdir=$up,workdir=$up.work" $H$d ||
+		mount -t tmpfs -o mode=1777 scratch $H$d
+done
+for d in /run /mnt; do
 	mount -t tmpfs -o mode=1777 scratch $H$d
 done
 mount -t debugfs debugfs $H/sys/kernel/debug 2>/dev/null

@@ -19,9 +19,9 @@ from ptnet.errors import PtnetError
 from ptnet.lab.kernel import Kernel
 
 # What init needs before it can mount the host over 9p and talk on virtio-serial ports.
-BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_console")
+BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_console", "overlay")
 BUSYBOX_APPLETS = (
-    "sh", "mount", "insmod", "cat", "echo", "mkdir", "cp", "sleep", "sync", "reboot",
+    "sh", "mount", "insmod", "cat", "echo", "mkdir", "cp", "sleep", "sync", "reboot", "chmod",
     "ip", "hostname", "env", "chroot",
 )  # fmt: skip
 

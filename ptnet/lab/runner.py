@@ -1,8 +1,9 @@
 """Boot a Debian kernel in QEMU, run one command in the guest, stream its output, return its code.
 
 The guest sees the host's root filesystem read-only over 9p (so Python, our CLI and our built
-tools run inside with no image to build), tmpfs on /tmp, /run, /var/tmp and /mnt, and the chosen
-directories (by default the current one) read-write. Three virtio-serial ports carry the command's
+tools run inside with no image to build), /tmp and /var/tmp as overlays whose writes stay in the
+guest, empty tmpfs on /run and /mnt, and the chosen directories (by default the current one)
+read-write. Three virtio-serial ports carry the command's
 stdout, its stderr and a control channel (start time, exit code) back to us through pipes.
 """
 

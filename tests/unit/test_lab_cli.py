@@ -6,10 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ptnet.lab import kernel
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     not kernel.cached() or shutil.which("qemu-system-x86_64") is None,
@@ -162,3 +166,14 @@ def test_unbuilt_module_name_is_a_usage_error(run_ptnet):
     proc = run_ptnet("lab", "run", "--modules", "nosuchmod", "--", "true")
     assert proc.returncode == 2
     assert "nosuchmod" in one_line_error(proc)
+
+
+def test_host_tmp_is_visible_and_guest_tmp_writes_stay_in_the_guest(run_ptnet, tmp_path):
+    # tmp_path is under the host's /tmp: a checkout or cache there must stay reachable.
+    (tmp_path / "from-host").write_text("host data\n")
+    leak = tmp_path / "from-guest"
+    script = f"cat {tmp_path}/from-host && echo x > {leak} && cat {leak}"
+    proc = run_ptnet("lab", "run", "--rw", str(ROOT), "--", "sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "host data\nx\n"
+    assert not leak.exists()
