@@ -12,7 +12,6 @@ import pytest
 
 from ptnet.lab import kernel
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
