@@ -1,10 +1,13 @@
-"""`ptnet build`: the project's kernel modules (later QEMU and the tools)."""
+"""`ptnet build`: the project's kernel modules, user-space tools and headers (later QEMU)."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Build the kernel modules for the lab's kernels.", no_args_is_help=True)
+app = typer.Typer(
+    help="Build the kernel modules, the user-space tools and the headers.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -24,3 +27,28 @@ def modules(
 
     for ko in kbuild.build_modules(kernel.find(kernel_spec)):
         print(ko)
+
+
+@app.command()
+def tools() -> None:
+    """Build the user-space tools (pkt-gen, afpacket-gen) into the cache; print their paths."""
+    from ptnet.build import tools as user_tools
+
+    for path in user_tools.build_tools():
+        print(path)
+
+
+@app.command()
+def headers(
+    prefix: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Install under DIR/include/net/. Default: the cache's build/headers.",
+        ),
+    ] = None,
+) -> None:
+    """Install the netmap user headers (for stock QEMU, netmap apps); print the include dir."""
+    from ptnet.build import tools as user_tools
+
+    print(user_tools.install_headers(prefix))

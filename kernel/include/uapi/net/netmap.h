@@ -80,7 +80,7 @@ struct netmap_ring {
 	/* reserved for the kernel, on its own cache line */
 	uint8_t __attribute__((aligned(NM_CACHE_ALIGN))) sem[128];
 
-	struct netmap_slot slot[0];
+	struct netmap_slot slot[];
 };
 
 #define NR_TX			1	/* netmap_ring.dir */
@@ -103,7 +103,7 @@ struct netmap_if {
 	 * Ring offsets relative to this struct, in the order: hardware tx,
 	 * host tx, hardware rx, host rx.
 	 */
-	NM_KW ssize_t ring_ofs[0];
+	NM_KW ssize_t ring_ofs[];
 };
 
 #define NI_PRIV_MEM		0x1	/* the port has a private memory region */
@@ -286,7 +286,7 @@ struct nm_kloop_eventfds {
 struct nmreq_opt_sync_kloop_eventfds {
 	struct nmreq_option nro_opt;
 	/* one entry per ring, tx rings first; nro_size = 24 + 8 * N */
-	struct nm_kloop_eventfds eventfds[0];
+	struct nm_kloop_eventfds eventfds[];
 };
 
 struct nmreq_opt_sync_kloop_mode {

@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause
+/*
+ * pkt-gen: a netmap traffic generator and sink, with pkt-gen's usual
+ * command line. Ports are bound with NIOCCTRL (nm_port_* helpers of
+ * netmap_user.h); any spec they parse works: netmap:IF[-N|^|*], valeS:P,
+ * X{N and X}N pipe ends, /flags and @conf: options.
+ *
+ * tx  fills UDP/IPv4 frames (see gen.h) on every bound tx ring, at most
+ *     -b per ring per poll(POLLOUT); frames longer than a buffer span
+ *     several slots chained with NS_MOREFRAG.
+ * rx  counts packets (a chain of slots is one packet) and, with --verify,
+ *     checks each frame's pattern and sequence number; stops after -n
+ *     packets or after --idle seconds without traffic once it started.
+ * ping sends one frame, waits for the answer, and measures the RTT.
+ * pong answers every frame with the addresses swapped (a copy).
+ *
+ * With -p N > 1 each thread binds one ring pair (NR_REG_ONE_NIC, ring i),
+ * and -n COUNT is the total over all threads.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NETMAP_WITH_LIBS
+#include <net/netmap_user.h>
+
+#include "gen.h"
+
+/* Poll slice: how often the loops look at gen_stop and the deadlines. */
+#define SLICE_MS		100
+
+struct thread {
+	unsigned int id;
+	const struct gen_opts *o;
+	struct nm_port port;
+	uint64_t quota;			/* tx: packets to send, with -n */
+	struct gen_stats st;
+	struct gen_checker checker;
+	const char *error;		/* why the thread stopped early */
+	pthread_t tid;
+};
+
+static uint64_t rx_total;		/* packets received by all threads */
+
+static const char tool_extra_help[] =
+	"\n"
+	"PORT is a netmap port spec: netmap:IF (with -N, ^, ^N or * to pick rings),\n"
+	"valeS:P, or a pipe end X{N (master) or X}N (slave); /x /R /T flags and\n"
+	"@conf:rings=N,slots=N options may follow.\n";
+
+static const struct gen_tool tool = {
+	.name = "pkt-gen",
+	.port_help = "the netmap port (see below)",
+	.max_threads = GEN_MAX_THREADS,
+	.extra_help = tool_extra_help,
+};
+
+static int ms_until(double deadline)
+{
+	double left = deadline - gen_now();
+
+	if (left <= 0)
+		return 0;
+	return left * 1000 < SLICE_MS ? (int)(left * 1000) + 1 : SLICE_MS;
+}
+
+/* poll() the port; -1 (with t->error set) on a hard error. */
+static int wait_port(struct thread *t, short events, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = t->port.fd, .events = events };
+	int r = poll(&pfd, 1, timeout_ms);
+
+	if (r < 0 && errno != EINTR) {
+		t->error = strerror(errno);
+		return -1;
+	}
+	if (r > 0 && (pfd.revents & (POLLERR | POLLNVAL))) {
+		t->error = "poll reported an error on the port";
+		return -1;
+	}
+	return r;
+}
+
+static int sync_port(struct thread *t, unsigned long req)
+{
+	t->st.events++;
+	if (ioctl(t->port.fd, req, NULL) < 0) {
+		t->error = strerror(errno);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Give the consumed rx slots back before leaving, so that a pipe or VALE
+ * sender sees its last frames complete.
+ */
+static void release_rx(struct thread *t)
+{
+	ioctl(t->port.fd, NIOCRXSYNC, NULL);
+}
+
+/* Slots one frame of len bytes needs in ring. */
+static uint32_t frags_for(const struct netmap_ring *ring, unsigned int len)
+{
+	return (len + ring->nr_buf_size - 1) / ring->nr_buf_size;
+}
+
+/* Queue up to want frames on ring; returns how many. */
+static uint64_t tx_fill(struct thread *t, struct netmap_ring *ring,
+			uint64_t want, uint64_t *seq)
+{
+	unsigned int len = t->o->len, bufsz = ring->nr_buf_size;
+	uint32_t nfrags = frags_for(ring, len);
+	uint64_t n = nm_ring_space(ring) / nfrags, k;
+	uint32_t i = ring->head;
+
+	if (n > want)
+		n = want;
+	for (k = 0; k < n; k++, (*seq)++) {
+		unsigned int ofs = 0;
+
+		while (ofs < len) {
+			struct netmap_slot *slot = &ring->slot[i];
+			unsigned int flen = len - ofs < bufsz ? len - ofs : bufsz;
+
+			gen_fill((uint8_t *)NETMAP_BUF(ring, slot->buf_idx), ofs,
+				 flen, *seq, (uint16_t)t->id);
+			slot->len = (uint16_t)flen;
+			ofs += flen;
+			slot->flags = ofs < len ? NS_MOREFRAG : 0;
+			i = nm_ring_next(ring, i);
+		}
+	}
+	nm_ring_advance(ring, i);
+	return n;
+}
+
+/* A tx ring with room for one frame of len bytes, or NULL. */
+static struct netmap_ring *tx_ring_with_room(struct thread *t, unsigned int len)
+{
+	unsigned int r;
+
+	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
+		struct netmap_ring *ring = nm_port_txring(&t->port, r);
+
+		if (nm_ring_space(ring) >= frags_for(ring, len))
+			return ring;
+	}
+	return NULL;
+}
+
+/* tx slots handed to the kernel and not completed yet, on all rings. */
+static uint64_t tx_pending(struct thread *t)
+{
+	uint64_t n = 0;
+	unsigned int r;
+
+	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
+		const struct netmap_ring *ring = nm_port_txring(&t->port, r);
+
+		n += ring->num_slots - 1 - nm_ring_space(ring);
+	}
+	return n;
+}
+
+/*
+ * After the last frame: wait while completions progress (a pipe or VALE
+ * receiver releases slots at its syncs), at most linger seconds without
+ * progress. Closing the port earlier could drop frames not delivered yet.
+ */
+static void tx_drain(struct thread *t, double linger)
+{
+	uint64_t pending = tx_pending(t), before;
+	double give_up = gen_now() + linger;
+
+	while (pending && !gen_stop && gen_now() < give_up) {
+		gen_sleep(0.0002);
+		if (ioctl(t->port.fd, NIOCTXSYNC, NULL) < 0) {
+			t->error = strerror(errno);
+			return;
+		}
+		before = pending;
+		pending = tx_pending(t);
+		if (pending < before)
+			give_up = gen_now() + linger;
+	}
+	if (pending && t->o->verbose)
+		fprintf(stderr, "%s: thread %u: %llu tx slots not completed after %.1f s without progress\n",
+			t->o->prog, t->id, (unsigned long long)pending, linger);
+}
+
+static void tx_body(struct thread *t)
+{
+	const struct gen_opts *o = t->o;
+	double rate = o->rate / o->threads, t0;
+	double linger = o->idle > 1 ? o->idle : 1;
+	uint64_t seq = 0;
+
+	t0 = t->st.tic = gen_now();
+	while (!gen_stop && (!o->count || seq < t->quota)) {
+		uint64_t budget = gen_rate_allowance(rate, t0, seq);
+		uint64_t round_start = seq;
+		unsigned int r;
+
+		if (o->timeout && gen_now() - t0 >= o->timeout)
+			break;
+		if (!budget) {
+			double next = t0 + (double)seq / rate - gen_now();
+
+			gen_sleep(next < 0.1 ? next : 0.1);
+			continue;
+		}
+		/* Unpaced, poll() is the sync; paced, TXSYNC below is. */
+		if (rate <= 0 || !tx_ring_with_room(t, o->len)) {
+			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
+				goto out;
+			t->st.events++;
+		}
+		for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
+			uint64_t want = o->burst < budget ? o->burst : budget;
+
+			if (o->count && want > t->quota - seq)
+				want = t->quota - seq;
+			if (!want)
+				break;
+			budget -= tx_fill(t, nm_port_txring(&t->port, r), want, &seq);
+		}
+		t->st.packets = seq;
+		t->st.bytes = seq * o->len;
+		if (rate > 0 && seq > round_start && sync_port(t, NIOCTXSYNC) < 0)
+			goto out;
+	}
+	/* Hand the last frames to the kernel; the run ends there. */
+	if (sync_port(t, NIOCTXSYNC) == 0) {
+		t->st.toc = gen_now();
+		tx_drain(t, linger);
+		return;
+	}
+out:
+	t->st.toc = gen_now();
+}
+
+/*
+ * The chain of slots starting at i: its slot count and total length.
+ * Returns 0 when it is complete before the tail, -1 otherwise.
+ */
+static int chain_at(const struct netmap_ring *ring, uint32_t i, uint32_t *n,
+		    unsigned int *total)
+{
+	*n = 0;
+	*total = 0;
+	for (;;) {
+		const struct netmap_slot *slot = &ring->slot[i];
+
+		(*n)++;
+		*total += slot->len;
+		i = nm_ring_next(ring, i);
+		if (!(slot->flags & NS_MOREFRAG) || *n >= NM_MAX_FRAGS)
+			return 0;
+		if (i == ring->tail)
+			return -1;
+	}
+}
+
+/* Check a received chain with --verify (and its sequence, if check_seq). */
+static void verify_chain(struct thread *t, const struct netmap_ring *ring,
+			 uint32_t i, uint32_t n, unsigned int total,
+			 int check_seq)
+{
+	const struct netmap_slot *first = &ring->slot[i];
+	const uint8_t *f = (const uint8_t *)NETMAP_BUF(ring, first->buf_idx);
+	unsigned int ofs = 0;
+	uint16_t stream;
+	uint64_t seq;
+	uint32_t k;
+
+	if (gen_frame_seq(f, first->len, &seq, &stream) ||
+	    gen_check_length(f, total)) {
+		t->st.errors++;
+		return;
+	}
+	for (k = 0; k < n; k++, i = nm_ring_next(ring, i)) {
+		const struct netmap_slot *slot = &ring->slot[i];
+
+		if (gen_check_fragment((const uint8_t *)NETMAP_BUF(ring, slot->buf_idx),
+				       ofs, slot->len)) {
+			t->st.errors++;
+			return;
+		}
+		ofs += slot->len;
+	}
+	if (check_seq)
+		gen_check_seq(&t->checker, &t->st, seq, stream);
+}
+
+/* Consume up to limit packets of ring. */
+static uint64_t rx_drain(struct thread *t, struct netmap_ring *ring,
+			 uint64_t limit)
+{
+	uint32_t i = ring->head, n;
+	unsigned int total;
+	uint64_t got = 0;
+	int partial = 0;
+
+	while (i != ring->tail && got < limit) {
+		if (chain_at(ring, i, &n, &total)) {
+			partial = 1;
+			break;
+		}
+		if (t->o->verify)
+			verify_chain(t, ring, i, n, total, 1);
+		got++;
+		t->st.bytes += total;
+		while (n--)
+			i = nm_ring_next(ring, i);
+	}
+	ring->head = i;
+	ring->cur = partial ? ring->tail : i;
+	t->st.packets += got;
+	__atomic_add_fetch(&rx_total, got, __ATOMIC_RELAXED);
+	return got;
+}
+
+/*
+ * Stop rules shared by rx and pong, after a round that got packets
+ * (already added to rx_total); updates the activity times.
+ */
+static int idle_done(struct thread *t, uint64_t got, double start,
+		     double woke)
+{
+	const struct gen_opts *o = t->o;
+	double now = gen_now();
+
+	if (got) {
+		if (!t->st.tic)
+			t->st.tic = woke;
+		t->st.toc = now;
+		t->st.events++;
+	}
+	if (o->count && __atomic_load_n(&rx_total, __ATOMIC_RELAXED) >= o->count)
+		return 1;
+	if (o->timeout && now - start >= o->timeout)
+		return 1;
+	return t->st.tic && now - t->st.toc >= o->idle;
+}
+
+/* Packets still wanted by -n (UINT64_MAX without -n). */
+static uint64_t rx_left(const struct gen_opts *o)
+{
+	uint64_t done = __atomic_load_n(&rx_total, __ATOMIC_RELAXED);
+
+	if (!o->count)
+		return UINT64_MAX;
+	return done < o->count ? o->count - done : 0;
+}
+
+static void rx_body(struct thread *t)
+{
+	double start = gen_now();
+
+	while (!gen_stop) {
+		uint64_t got = 0;
+		unsigned int r;
+		double woke;
+
+		if (wait_port(t, POLLIN, SLICE_MS) < 0)
+			return;
+		woke = gen_now();
+		for (r = t->port.rings.first_rx; r <= t->port.rings.last_rx; r++)
+			got += rx_drain(t, nm_port_rxring(&t->port, r),
+					rx_left(t->o));
+		if (idle_done(t, got, start, woke))
+			break;
+	}
+	release_rx(t);
+}
+
+/* Look for the answer to seq on every rx ring, consuming everything. */
+static int ping_collect(struct thread *t, uint64_t seq)
+{
+	int found = 0;
+	unsigned int r;
+
+	for (r = t->port.rings.first_rx; r <= t->port.rings.last_rx; r++) {
+		struct netmap_ring *ring = nm_port_rxring(&t->port, r);
+		uint32_t i = ring->head, n;
+		unsigned int total;
+
+		while (i != ring->tail && !chain_at(ring, i, &n, &total)) {
+			const struct netmap_slot *s = &ring->slot[i];
+			const uint8_t *f = (const uint8_t *)NETMAP_BUF(ring, s->buf_idx);
+			uint64_t got_seq;
+			uint16_t stream;
+
+			if (!gen_frame_seq(f, s->len, &got_seq, &stream) &&
+			    got_seq == seq && !found) {
+				found = 1;
+				t->st.bytes += total;
+				if (t->o->verify)
+					verify_chain(t, ring, i, n, total, 0);
+			}
+			while (n--)
+				i = nm_ring_next(ring, i);
+		}
+		ring->head = i;
+		ring->cur = ring->tail;
+	}
+	return found;
+}
+
+static void ping_body(struct thread *t)
+{
+	const struct gen_opts *o = t->o;
+	double t0 = gen_now();
+	uint64_t seq = 0;
+
+	t->st.tic = t0;
+	while (!gen_stop && (!o->count || seq < o->count)) {
+		struct netmap_ring *ring;
+		double sent_at, deadline;
+		uint64_t next_seq = seq;
+		int found = 0;
+
+		if (o->timeout && gen_now() - t0 >= o->timeout)
+			break;
+		if (!gen_rate_allowance(o->rate, t0, seq)) {
+			gen_sleep(t0 + (double)seq / o->rate - gen_now());
+			continue;
+		}
+		ring = tx_ring_with_room(t, o->len);
+		if (!ring) {
+			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
+				return;
+			t->st.events++;
+			continue;
+		}
+		sent_at = gen_now();
+		tx_fill(t, ring, 1, &next_seq);
+		if (sync_port(t, NIOCTXSYNC) < 0)
+			return;
+		deadline = sent_at + o->idle;
+		while (!gen_stop && !found && gen_now() < deadline) {
+			if (wait_port(t, POLLIN, ms_until(deadline)) < 0)
+				return;
+			t->st.events++;
+			found = ping_collect(t, seq);
+		}
+		if (found) {
+			gen_stats_rtt(&t->st, gen_now() - sent_at);
+			t->st.packets++;
+		} else if (!gen_stop) {
+			t->st.errors++;
+			t->st.lost++;
+		}
+		seq++;
+	}
+	t->st.toc = gen_now();
+	release_rx(t);
+}
+
+/* Copy one received chain to tx, addresses swapped; 0 if no room. */
+static int pong_answer(struct thread *t, struct netmap_ring *rx, uint32_t i,
+		       uint32_t n)
+{
+	struct netmap_ring *tx = NULL;
+	unsigned int r;
+	uint32_t j, k;
+
+	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
+		tx = nm_port_txring(&t->port, r);
+		if (nm_ring_space(tx) >= n)
+			break;
+		tx = NULL;
+	}
+	if (!tx)
+		return 0;
+	j = tx->head;
+	for (k = 0; k < n; k++) {
+		const struct netmap_slot *src = &rx->slot[i];
+		struct netmap_slot *dst = &tx->slot[j];
+		uint8_t *buf = (uint8_t *)NETMAP_BUF(tx, dst->buf_idx);
+		unsigned int len = src->len;
+
+		if (len > tx->nr_buf_size)
+			len = tx->nr_buf_size;
+		memcpy(buf, NETMAP_BUF(rx, src->buf_idx), len);
+		if (k == 0 && len >= GEN_HDR_LEN)
+			gen_swap_addresses(buf);
+		dst->len = (uint16_t)len;
+		dst->flags = k + 1 < n ? NS_MOREFRAG : 0;
+		i = nm_ring_next(rx, i);
+		j = nm_ring_next(tx, j);
+	}
+	nm_ring_advance(tx, j);
+	return 1;
+}
+
+static void pong_body(struct thread *t)
+{
+	double start = gen_now();
+
+	while (!gen_stop) {
+		uint64_t got = 0;
+		unsigned int r;
+		int blocked = 0;
+		double woke;
+
+		if (wait_port(t, POLLIN, SLICE_MS) < 0)
+			return;
+		woke = gen_now();
+		for (r = t->port.rings.first_rx; r <= t->port.rings.last_rx; r++) {
+			struct netmap_ring *rx = nm_port_rxring(&t->port, r);
+			uint64_t left = rx_left(t->o), ring_got = 0;
+			uint32_t i = rx->head, n;
+			unsigned int total;
+			int partial = 0;
+
+			while (i != rx->tail && ring_got < left) {
+				if (chain_at(rx, i, &n, &total)) {
+					partial = 1;
+					break;
+				}
+				if (!pong_answer(t, rx, i, n)) {
+					blocked = 1;
+					break;
+				}
+				if (t->o->verify)
+					verify_chain(t, rx, i, n, total, 1);
+				ring_got++;
+				t->st.bytes += total;
+				while (n--)
+					i = nm_ring_next(rx, i);
+			}
+			rx->head = i;
+			rx->cur = partial ? rx->tail : i;
+			t->st.packets += ring_got;
+			got += ring_got;
+			__atomic_add_fetch(&rx_total, ring_got, __ATOMIC_RELAXED);
+			if (blocked)
+				break;
+		}
+		if (got && sync_port(t, NIOCTXSYNC) < 0)
+			return;
+		if (blocked && wait_port(t, POLLOUT, SLICE_MS) < 0)
+			return;
+		if (idle_done(t, got, start, woke))
+			break;
+	}
+	release_rx(t);
+}
+
+static void *thread_main(void *arg)
+{
+	struct thread *t = (struct thread *)arg;
+
+	gen_pin_cpu(t->o, t->id);
+	switch (t->o->role) {
+	case GEN_TX:
+		tx_body(t);
+		break;
+	case GEN_RX:
+		rx_body(t);
+		break;
+	case GEN_PING:
+		ping_body(t);
+		break;
+	case GEN_PONG:
+		pong_body(t);
+		break;
+	}
+	return NULL;
+}
+
+static void open_port(const struct gen_opts *o, struct thread *t)
+{
+	struct nm_port *p = &t->port;
+	const struct nm_ring_range *rr = &p->rings;
+	const struct netmap_ring *ring;
+	int need_tx = o->role != GEN_RX, need_rx = o->role != GEN_TX;
+
+	if (nm_port_prepare(p, o->port))
+		gen_usage_error(o, "-i: %s", p->errmsg);
+	if (o->threads > 1) {
+		if (p->spec.mode != NR_REG_ALL_NIC)
+			gen_usage_error(o, "-p %u: the port spec must bind all rings (no -N, ^ or *)",
+					o->threads);
+		p->reg.nr_mode = NR_REG_ONE_NIC;
+		p->reg.nr_ringid = (uint16_t)t->id;
+	}
+	if (nm_port_register(p))
+		gen_fatal(o, "%s", p->errmsg);
+	if ((need_tx && rr->first_tx > rr->last_tx) ||
+	    (need_rx && rr->first_rx > rr->last_rx))
+		gen_fatal(o, "%s: thread %u has no %s ring", o->port, t->id,
+			  need_tx && rr->first_tx > rr->last_tx ? "tx" : "rx");
+	ring = need_tx ? nm_port_txring(p, rr->first_tx) :
+			 nm_port_rxring(p, rr->first_rx);
+	if (ring->nr_buf_size < 64)
+		gen_fatal(o, "%s: buffers of %u bytes are too small", o->port,
+			  ring->nr_buf_size);
+	if (need_tx && frags_for(ring, o->len) > NM_MAX_FRAGS)
+		gen_fatal(o, "-l %u: more than %u slots of %u bytes", o->len,
+			  NM_MAX_FRAGS, ring->nr_buf_size);
+	if (o->verbose)
+		fprintf(stderr, "%s: thread %u bound %s: mem id %u, %llu bytes; tx rings %u..%u, rx rings %u..%u of %u/%u; %u/%u slots of %u bytes\n",
+			o->prog, t->id, p->hdr.nr_name, p->reg.nr_mem_id,
+			(unsigned long long)p->memsize, rr->first_tx,
+			rr->last_tx, rr->first_rx, rr->last_rx,
+			p->reg.nr_tx_rings, p->reg.nr_rx_rings,
+			p->reg.nr_tx_slots, p->reg.nr_rx_slots,
+			ring->nr_buf_size);
+}
+
+int main(int argc, char **argv)
+{
+	struct gen_opts o;
+	struct gen_stats all;
+	struct thread *th;
+	unsigned int i;
+	int failed = 0;
+
+	gen_parse_args(argc, argv, &tool, &o);
+	gen_template_init(&o);
+	th = (struct thread *)calloc(o.threads, sizeof(*th));
+	if (!th)
+		gen_fatal(&o, "out of memory");
+	for (i = 0; i < o.threads; i++) {
+		th[i].id = i;
+		th[i].o = &o;
+		th[i].quota = o.count / o.threads + (i < o.count % o.threads);
+		open_port(&o, &th[i]);
+	}
+	gen_install_signals();
+	if (o.wait) {
+		double until = gen_now() + o.wait;
+
+		while (!gen_stop && gen_now() < until)
+			gen_sleep(0.05);
+	}
+	for (i = 0; i < o.threads; i++) {
+		int err = pthread_create(&th[i].tid, NULL, thread_main, &th[i]);
+
+		if (err)
+			gen_fatal(&o, "cannot start a thread: %s", strerror(err));
+	}
+	memset(&all, 0, sizeof(all));
+	for (i = 0; i < o.threads; i++) {
+		pthread_join(th[i].tid, NULL);
+		if (th[i].error) {
+			fprintf(stderr, "%s: error: thread %u: %s\n", o.prog, i,
+				th[i].error);
+			failed = 1;
+		}
+		gen_stats_merge(&all, &th[i].st);
+		nm_port_close(&th[i].port);
+	}
+	free(th);
+	gen_report(&o, &all);
+	return failed ? 1 : gen_exit_code(&o, &all);
+}
