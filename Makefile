@@ -13,6 +13,7 @@ setup:
 	$(PTNET) setup
 	$(PTNET) build modules --kernel 6.1
 	$(PTNET) build modules --kernel 6.12
+	$(PTNET) build tools
 
 demo: setup
 	$(PTNET) doctor
