@@ -10,8 +10,6 @@ must be warning-free: any "warning:" line in kbuild's output fails it, and the d
 cleaned so that the next build recompiles everything and reports the warnings again.
 """
 
-import contextlib
-import fcntl
 import filecmp
 import os
 import re
@@ -19,12 +17,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ptnet import host, paths
 from ptnet.errors import PtnetError, UsageError
 from ptnet.lab.kernel import Kernel
+from ptnet.locking import file_lock
 
 # Module directories of the checkout, built in this order (later ones may use the symbols of
 # earlier ones). A directory is built when it holds a Kbuild file.
@@ -70,7 +69,7 @@ def build_modules(kernel: Kernel) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     built: list[Path] = []
     symvers: list[Path] = []
-    with _locked(out / ".lock"):
+    with file_lock(out / ".lock"):
         for sub in MODULE_DIRS:
             src = paths.source_root() / sub
             if not (src / "Kbuild").is_file():
@@ -196,14 +195,3 @@ def _built_modules(out: Path) -> list[Path]:
             raise PtnetError(f"kbuild did not produce {ko}")
         kos.append(ko)
     return kos
-
-
-@contextlib.contextmanager
-def _locked(lockfile: Path) -> Iterator[None]:
-    """Serialise builds of one kernel's modules between concurrent ptnet processes."""
-    with lockfile.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

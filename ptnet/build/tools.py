@@ -8,16 +8,14 @@ holds build output and make rebuilds only what changed. The lab guest sees the c
 the same path, so tool_path() works there too once the tools are built on the host.
 """
 
-import contextlib
-import fcntl
 import filecmp
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from ptnet import host, paths
 from ptnet.errors import UsageError
+from ptnet.locking import file_lock
 
 TOOLS = ("pkt-gen", "afpacket-gen")
 HEADERS = ("netmap.h", "netmap_legacy.h", "netmap_user.h")
@@ -47,7 +45,7 @@ def build_tools() -> list[Path]:
     out = tools_dir()
     out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, len(os.sched_getaffinity(0)))
-    with _locked(out / ".lock"):
+    with file_lock(out / ".lock"):
         host.run([make, "--no-print-directory", "-C", _tools_src(), f"O={out}", f"-j{jobs}"])
     return [out / name for name in TOOLS]
 
@@ -81,14 +79,3 @@ def install_headers(prefix: Path | None = None) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot install the headers under {include}: {exc}") from exc
     return include
-
-
-@contextlib.contextmanager
-def _locked(lockfile: Path) -> Iterator[None]:
-    """Serialise tool builds between concurrent ptnet processes."""
-    with lockfile.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
