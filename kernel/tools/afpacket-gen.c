@@ -273,13 +273,7 @@ static void ping_body(struct sock *s)
 					s->st.errors++;
 			}
 		}
-		if (found) {
-			gen_stats_rtt(&s->st, gen_now() - sent_at);
-			s->st.packets++;
-		} else if (!gen_stop) {
-			s->st.errors++;
-			s->st.lost++;
-		}
+		gen_ping_outcome(&s->st, found, sent_at);
 		seq++;
 	}
 	s->st.toc = gen_now();
@@ -294,12 +288,7 @@ int main(int argc, char **argv)
 	open_socket(&o, &s);
 	gen_template_init(&o);
 	gen_install_signals();
-	if (o.wait) {
-		double until = gen_now() + o.wait;
-
-		while (!gen_stop && gen_now() < until)
-			gen_sleep(0.05);
-	}
+	gen_wait_start(&o);
 	gen_pin_cpu(&o, 0);
 	switch (o.role) {
 	case GEN_TX:

@@ -562,6 +562,25 @@ void gen_stats_rtt(struct gen_stats *st, double rtt)
 	st->rtt_count++;
 }
 
+void gen_ping_outcome(struct gen_stats *st, int answered, double sent_at)
+{
+	if (answered) {
+		gen_stats_rtt(st, gen_now() - sent_at);
+		st->packets++;
+	} else if (!gen_stop) {
+		st->errors++;
+		st->lost++;
+	}
+}
+
+void gen_wait_start(const struct gen_opts *o)
+{
+	double until = gen_now() + o->wait;
+
+	while (!gen_stop && gen_now() < until)
+		gen_sleep(0.05);
+}
+
 void gen_stats_merge(struct gen_stats *all, const struct gen_stats *one)
 {
 	if (one->packets) {

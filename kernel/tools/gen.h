@@ -115,6 +115,10 @@ uint64_t gen_rate_allowance(double rate, double t0, uint64_t sent);
 
 void gen_stats_merge(struct gen_stats *all, const struct gen_stats *one);
 void gen_stats_rtt(struct gen_stats *st, double rtt);
+/* Account one ping round: its RTT when answered, a loss otherwise. */
+void gen_ping_outcome(struct gen_stats *st, int answered, double sent_at);
+/* Sleep out -w SECONDS, unless interrupted. */
+void gen_wait_start(const struct gen_opts *o);
 void gen_report(const struct gen_opts *o, const struct gen_stats *st);
 int gen_exit_code(const struct gen_opts *o, const struct gen_stats *st);
 

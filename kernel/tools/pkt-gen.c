@@ -450,13 +450,7 @@ static void ping_body(struct thread *t)
 			t->st.events++;
 			found = ping_collect(t, seq);
 		}
-		if (found) {
-			gen_stats_rtt(&t->st, gen_now() - sent_at);
-			t->st.packets++;
-		} else if (!gen_stop) {
-			t->st.errors++;
-			t->st.lost++;
-		}
+		gen_ping_outcome(&t->st, found, sent_at);
 		seq++;
 	}
 	t->st.toc = gen_now();
@@ -636,12 +630,7 @@ int main(int argc, char **argv)
 		open_port(&o, &th[i]);
 	}
 	gen_install_signals();
-	if (o.wait) {
-		double until = gen_now() + o.wait;
-
-		while (!gen_stop && gen_now() < until)
-			gen_sleep(0.05);
-	}
+	gen_wait_start(&o);
 	for (i = 0; i < o.threads; i++) {
 		int err = pthread_create(&th[i].tid, NULL, thread_main, &th[i]);
 
