@@ -176,3 +176,9 @@ def test_host_tmp_is_visible_and_guest_tmp_writes_stay_in_the_guest(run_ptnet, t
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "host data\nx\n"
     assert not leak.exists()
+
+
+def test_smp_gives_the_guest_that_many_cpus(run_ptnet):
+    proc = run_ptnet("lab", "run", "--smp", "2", "--", "nproc")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2"
