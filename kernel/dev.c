@@ -1,17 +1,28 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * The /dev/netmap misc device: open, release and the ioctl dispatch.
+ * The /dev/netmap misc device: open, release, ioctl, mmap and poll.
  *
  * Every open file descriptor owns one struct netmap_priv, created in open
- * and destroyed in release. Lock order: priv->lock is taken first, before
- * any lock of the netmap core.
+ * and destroyed in release. Release unbinds whatever the descriptor bound;
+ * a mapping keeps the file (and so the binding) alive until it goes.
+ *
+ * Locking: priv->lock (a mutex) serialises the control requests of one
+ * descriptor (NIOCCTRL, NIOCGINFO, NIOCREGIF) and is the outermost netmap
+ * lock. The data path (NIOCTXSYNC, NIOCRXSYNC, poll) and mmap take no
+ * mutex: they read the binding through netmap_priv_port(), which is
+ * published once and stays until release, and the syncs serialise on
+ * each ring's lock. mmap runs under mmap_lock and must not take
+ * priv->lock, since the control requests fault user pages (mmap_lock)
+ * while holding it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/errno.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 
 #include "netmap_kern.h"
@@ -38,33 +49,57 @@ static int netmap_release(struct inode *inode, struct file *file)
 {
 	struct netmap_priv *priv = file->private_data;
 
+	netmap_unregister(priv);
 	mutex_destroy(&priv->lock);
 	kfree(priv);
 	atomic_dec(&netmap_priv_count);
 	return 0;
 }
 
-/* Called with priv->lock held. */
-static long netmap_dispatch(struct netmap_priv *priv, unsigned int cmd,
-			    void __user *arg)
+static long netmap_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
 {
+	struct netmap_priv *priv = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
 	switch (cmd) {
+	case NIOCTXSYNC:
+		return netmap_priv_sync(priv, NM_TX);
+	case NIOCRXSYNC:
+		return netmap_priv_sync(priv, NM_RX);
+	case NIOCCTRL:
+		mutex_lock(&priv->lock);
+		ret = netmap_ioctl_ctrl(priv, uarg);
+		mutex_unlock(&priv->lock);
+		return ret;
+	case NIOCGINFO:
+	case NIOCREGIF:
+		mutex_lock(&priv->lock);
+		ret = netmap_ioctl_legacy(priv, cmd, uarg);
+		mutex_unlock(&priv->lock);
+		return ret;
 	default:
 		/* netmap answers ENXIO, not ENOTTY, to a request it lacks. */
 		return -ENXIO;
 	}
 }
 
-static long netmap_ioctl(struct file *file, unsigned int cmd,
-			 unsigned long arg)
+/* The whole region or a part of it, shared, once the descriptor is bound. */
+static int netmap_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct netmap_priv *priv = file->private_data;
-	long ret;
 
-	mutex_lock(&priv->lock);
-	ret = netmap_dispatch(priv, cmd, (void __user *)arg);
-	mutex_unlock(&priv->lock);
-	return ret;
+	if (!netmap_priv_port(priv))
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	return netmap_mem_mmap(priv->mem, vma);
+}
+
+static __poll_t netmap_poll(struct file *file, poll_table *wait)
+{
+	return netmap_priv_poll(file->private_data, file, wait);
 }
 
 static const struct file_operations netmap_fops = {
@@ -73,6 +108,8 @@ static const struct file_operations netmap_fops = {
 	.release = netmap_release,
 	.unlocked_ioctl = netmap_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = netmap_mmap,
+	.poll = netmap_poll,
 };
 
 static struct miscdevice netmap_miscdev = {

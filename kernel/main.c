@@ -13,9 +13,13 @@ static int __init netmap_init(void)
 {
 	int err;
 
+	err = netmap_mem_init();
+	if (err)
+		return err;
 	err = netmap_dev_init();
 	if (err) {
 		pr_err("cannot register /dev/netmap: %d\n", err);
+		netmap_mem_exit();
 		return err;
 	}
 	pr_info("loaded\n");
@@ -25,6 +29,8 @@ static int __init netmap_init(void)
 static void __exit netmap_exit(void)
 {
 	netmap_dev_exit();
+	netmap_port_exit();
+	netmap_mem_exit();
 	pr_info("unloaded\n");
 }
 

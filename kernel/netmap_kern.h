@@ -1,31 +1,461 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * Declarations shared by the files of netmap.ko.
+ *
+ * The objects, from the outside in:
+ *
+ *   struct netmap_priv   one per open /dev/netmap (dev.c). It binds at most
+ *                        one port, owns a netmap_if in the port's region and
+ *                        a range of the port's rings (bind.c).
+ *   struct netmap_port   something with rings that can be bound: a pipe end
+ *                        (pipe.c), a null port (null.c), a pipe parent. Ports
+ *                        are refcounted; named ones sit in a registry
+ *                        (port.c).
+ *   struct netmap_kring  the kernel side of one ring: the authoritative
+ *                        pointers, the validated shadow of what userspace
+ *                        wrote, a lock and a wait queue (ring.c).
+ *   struct netmap_mem    a memory region: the netmap_if, ring and buffer
+ *                        pools userspace maps with one mmap (mem.c).
+ *
+ * Lock order (outermost first); every lock is documented where it lives:
+ *
+ *   priv->lock          (dev.c)   control requests of one descriptor
+ *   netmap_lock         (port.c)  registry, port refs, bindings, ring memory
+ *   mem->lock           (mem.c)   the pools of one region
+ *   netmap_mem_table    (mem.c)   region ids; final put of a region
+ *   kring->lock         (ring.c)  the sync state of one ring (spinlock)
+ *
+ * User memory is touched (and may fault, taking mmap_lock) only with
+ * priv->lock held or no lock at all, never under the locks that follow it.
+ * The paths entered with mmap_lock held take no netmap mutex but the leaf
+ * netmap_mem_table (munmap dropping the last reference to a region); the
+ * fault handler of a mapping takes none.
  */
 #ifndef NETMAP_KERN_H
 #define NETMAP_KERN_H
 
 #include <linux/atomic.h>
+#include <linux/kref.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+
+#include <net/netmap.h>
+
+struct file;
+struct vm_area_struct;
+
+/* Internal ring direction, an array index; ring->dir uses NR_TX/NR_RX. */
+enum nm_txrx {
+	NM_TX = 0,
+	NM_RX = 1,
+	NM_NDIR = 2,
+};
+
+#define for_each_dir(t)	for ((t) = NM_TX; (t) < NM_NDIR; (t)++)
+
+/* Geometry limits of the rings we create. */
+#define NM_DEFAULT_SLOTS	1024
+#define NM_MIN_SLOTS		2
+#define NM_MAX_SLOTS		32768
+#define NM_MAX_RINGS		32	/* hardware rings per direction */
+
+/* ---------------------------------------------------------------------- */
+/* mem.c: memory regions                                                   */
+/* ---------------------------------------------------------------------- */
+
+enum nm_pool_id {
+	NM_POOL_IF = 0,
+	NM_POOL_RING = 1,
+	NM_POOL_BUF = 2,
+	NM_NPOOLS = 3,
+};
+
+/**
+ * struct netmap_pool - one pool of equally sized objects inside a region
+ * @offset: byte offset of object 0 from the start of the region
+ * @objtotal: number of objects, the reserved ones included
+ * @objsize: bytes per object
+ * @reserved: objects 0..reserved-1 exist but are never handed out
+ * @in_use: objects handed out and not yet freed
+ * @hint: where the next free-object search starts
+ * @bitmap: one bit per object, set when allocated or reserved
+ *
+ * Protected by the lock of the region that holds the pool.
+ */
+struct netmap_pool {
+	u64 offset;
+	u32 objtotal;
+	u32 objsize;
+	u32 reserved;
+	u32 in_use;
+	u32 hint;
+	unsigned long *bitmap;
+};
+
+struct netmap_mem;
+struct vm_fault;
+
+/**
+ * struct netmap_mem_backing - where the bytes of a region come from
+ * @init: set the backing up for a new region (mem->size is known)
+ * @fini: release everything; no mapping or kernel address is left
+ * @map: a kernel address for [ofs, ofs + len), providing the memory if
+ *	needed; NULL when it cannot. mem->lock held.
+ * @unmap: forget an address @map returned. mem->lock held.
+ * @mmap: prepare a new user mapping (flags, or map it all at once)
+ * @fault: provide the page at vmf->pgoff of a user mapping; NULL when
+ *	@mmap maps everything
+ *
+ * Today every region is sparse kernel memory (mem.c). The abstraction
+ * leaves room for a region that lives in a guest PCI BAR, or for one that
+ * is exported to a VMM.
+ */
+struct netmap_mem_backing {
+	int (*init)(struct netmap_mem *mem);
+	void (*fini)(struct netmap_mem *mem);
+	void *(*map)(struct netmap_mem *mem, u64 ofs, size_t len);
+	void (*unmap)(struct netmap_mem *mem, void *addr);
+	int (*mmap)(struct netmap_mem *mem, struct vm_area_struct *vma);
+	vm_fault_t (*fault)(struct netmap_mem *mem, struct vm_fault *vmf);
+};
+
+/**
+ * struct netmap_mem - a memory region: the pools userspace maps at once
+ * @ref: references: ports using it, bindings, mappings
+ * @id: the nr_mem_id userspace sees; 1 is the global region
+ * @is_private: not the global region (reported as NI_PRIV_MEM)
+ * @size: bytes userspace maps (nr_memsize), a multiple of PAGE_SIZE
+ * @lock: protects @pools and the kernel mappings of objects
+ * @backing: how the bytes are provided and mapped
+ * @backing_data: the backing's own state
+ * @pools: the netmap_if, ring and buffer pools, in that order in memory
+ */
+struct netmap_mem {
+	struct kref ref;
+	u16 id;
+	bool is_private;
+	u64 size;
+	struct mutex lock;
+	const struct netmap_mem_backing *backing;
+	void *backing_data;
+	struct netmap_pool pools[NM_NPOOLS];
+};
+
+#define NM_GLOBAL_MEM_ID	1
+#define NM_RESERVED_BUFS	2	/* buffers 0 and 1 are never handed out */
+
+int netmap_mem_init(void);
+void netmap_mem_exit(void);
+struct netmap_mem *netmap_mem_get_global(void);
+struct netmap_mem *netmap_mem_new_private(void);
+struct netmap_mem *netmap_mem_find(u16 id);
+void netmap_mem_get(struct netmap_mem *mem);
+void netmap_mem_put(struct netmap_mem *mem);
+int netmap_mem_mmap(struct netmap_mem *mem, struct vm_area_struct *vma);
+void netmap_mem_pools_info(struct netmap_mem *mem,
+			   struct nmreq_pools_info *info);
+u32 netmap_mem_max_slots(const struct netmap_mem *mem);
+u32 netmap_mem_max_if_rings(const struct netmap_mem *mem);
+
+/* Objects; the caller holds mem->lock (netmap_mem_lock()). */
+void netmap_mem_lock(struct netmap_mem *mem);
+void netmap_mem_unlock(struct netmap_mem *mem);
+int netmap_obj_alloc_locked(struct netmap_mem *mem, enum nm_pool_id p);
+bool netmap_obj_free_locked(struct netmap_mem *mem, enum nm_pool_id p,
+			    u32 idx);
+u32 netmap_obj_free_count_locked(const struct netmap_mem *mem,
+				 enum nm_pool_id p);
+void *netmap_obj_map_locked(struct netmap_mem *mem, enum nm_pool_id p,
+			    u32 idx);
+void netmap_obj_unmap_locked(struct netmap_mem *mem, void *addr);
+u32 *netmap_buf_link_locked(struct netmap_mem *mem, u32 idx);
+
+static inline u64 netmap_obj_offset(const struct netmap_mem *mem,
+				    enum nm_pool_id p, u32 idx)
+{
+	const struct netmap_pool *pool = &mem->pools[p];
+
+	return pool->offset + (u64)idx * pool->objsize;
+}
+
+/* A buffer index userspace may legitimately hold in a slot. */
+static inline bool netmap_buf_idx_ok(const struct netmap_mem *mem, u32 idx)
+{
+	const struct netmap_pool *pool = &mem->pools[NM_POOL_BUF];
+
+	return idx >= NM_RESERVED_BUFS && idx < pool->objtotal;
+}
+
+/* ---------------------------------------------------------------------- */
+/* ring.c: kernel rings                                                    */
+/* ---------------------------------------------------------------------- */
+
+struct netmap_port;
+
+/**
+ * struct netmap_kring - the kernel side of one netmap ring
+ * @ring: the shared ring header and slots, inside the region; NULL while
+ *	the port is inactive
+ * @port: the port the ring belongs to
+ * @nm_sync: the port's txsync or rxsync
+ * @num_slots: slots in the ring (the kernel never reads ring->num_slots)
+ * @ring_id: index among the port's rings of this direction
+ * @tx: NM_TX or NM_RX
+ * @ring_idx: ring-pool object holding @ring
+ * @nbufs: buffer-pool size of the region, for index checks
+ * @buf_size: buffer size of the region, for length checks
+ * @lock: serialises syncs and reinits of this ring; never sleeps inside
+ * @nr_hwcur: tx: next slot the port consumes; rx: next slot to release
+ * @nr_hwtail: first slot the kernel still owns (published as ring->tail)
+ * @rhead: last validated ring->head
+ * @rcur: last validated ring->cur
+ * @rtail: last tail published to userspace
+ * @peer_tail: pipe rx rings: where the peer's txsync stopped filling;
+ *	written by the peer under the peer's lock (release/acquire)
+ * @peer: pipes: the ring at the other end (tx <-> rx)
+ * @wq: pollers of this ring
+ * @users: bindings that include this ring (netmap_lock)
+ * @exclusive: bound with NR_EXCLUSIVE (netmap_lock)
+ */
+struct netmap_kring {
+	struct netmap_ring *ring;
+	struct netmap_port *port;
+	int (*nm_sync)(struct netmap_kring *kring);
+	u32 num_slots;
+	u32 ring_id;
+	enum nm_txrx tx;
+	u32 ring_idx;
+	u32 nbufs;
+	u32 buf_size;
+
+	spinlock_t lock;
+	u32 nr_hwcur;
+	u32 nr_hwtail;
+	u32 rhead;
+	u32 rcur;
+	u32 rtail;
+	u32 peer_tail;
+
+	struct netmap_kring *peer;
+	wait_queue_head_t wq;
+
+	unsigned int users;
+	bool exclusive;
+};
 
 /*
- * Per-file-descriptor state of /dev/netmap, allocated in open and freed in
- * release. The port binding, the netmap_if and the ring range will live
- * here; for now it only carries the lock that serialises the control
- * requests made on this descriptor.
+ * The slots of a ring and the ring_ofs[] of a netmap_if, reached through
+ * the struct size rather than the zero-length arrays, which the kernel's
+ * strict flexible-array rules treat as empty.
+ */
+static_assert(sizeof(struct netmap_ring) == 256);
+static_assert(sizeof(struct netmap_if) == 56);
+
+static inline struct netmap_slot *nm_ring_slots(struct netmap_ring *ring)
+{
+	return (struct netmap_slot *)((char *)ring + sizeof(*ring));
+}
+
+static inline ssize_t *nm_if_ring_ofs(struct netmap_if *nifp)
+{
+	return (ssize_t *)((char *)nifp + sizeof(*nifp));
+}
+
+static inline u32 nm_next(u32 i, u32 n)
+{
+	return unlikely(i + 1 == n) ? 0 : i + 1;
+}
+
+/* Slots from @from (included) to @to (excluded), going forward. */
+static inline u32 nm_dist(u32 from, u32 to, u32 n)
+{
+	return to >= from ? to - from : to + n - from;
+}
+
+/* @i moved back by @k < @n slots. */
+static inline u32 nm_back(u32 i, u32 k, u32 n)
+{
+	return i >= k ? i - k : i + n - k;
+}
+
+/* Wake the pollers of a ring, skipping the lock when nobody sleeps. */
+static inline void netmap_kring_wake(struct netmap_kring *kring)
+{
+	if (wq_has_sleeper(&kring->wq))
+		wake_up_interruptible_poll(&kring->wq, EPOLLIN | EPOLLOUT);
+}
+
+void netmap_kring_init(struct netmap_kring *kring, struct netmap_port *port,
+		       enum nm_txrx t, u32 ring_id, u32 num_slots);
+int netmap_port_rings_create(struct netmap_port *port);
+void netmap_port_rings_delete(struct netmap_port *port);
+void netmap_kring_user_reset(struct netmap_kring *kring);
+int netmap_kring_sync(struct netmap_kring *kring);
+
+/* ---------------------------------------------------------------------- */
+/* port.c: ports and their registry                                        */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * struct netmap_port_ops - what a kind of port does
+ * @activate: the first binding arrives: create the rings. May be NULL for
+ *	ports that cannot be bound (they have no rings).
+ * @deactivate: the last binding is gone: delete the rings.
+ * @txsync: push the slots userspace handed over (kring->lock held).
+ * @rxsync: release slots, report new packets (kring->lock held).
+ * @hdr_set: set the virtio-net header length; NULL: only 0 is valid.
+ * @hdr_get: the virtio-net header length; NULL: 0.
+ * @dtor: the last reference is gone (usually: free the port, after
+ *	netmap_port_fini()).
+ *
+ * All but the syncs run with netmap_lock held.
+ */
+struct netmap_port_ops {
+	int (*activate)(struct netmap_port *port);
+	void (*deactivate)(struct netmap_port *port);
+	int (*txsync)(struct netmap_kring *kring);
+	int (*rxsync)(struct netmap_kring *kring);
+	int (*hdr_set)(struct netmap_port *port, u32 len);
+	u32 (*hdr_get)(struct netmap_port *port);
+	void (*dtor)(struct netmap_port *port);
+};
+
+/**
+ * struct netmap_port - anything with rings that a descriptor can bind
+ * @name: the port name, NUL-terminated (ni_name gets its first 15 bytes)
+ * @ops: the kind of port
+ * @mem: the region holding its rings; the port holds a reference, or its
+ *	owner (a pipe's parent) does
+ * @refs: lookups and bindings that hold the port (netmap_lock)
+ * @users: bindings (netmap_lock); rings exist while it is non-zero
+ * @nrings: hardware rings per direction
+ * @nhost: host rings reported in netmap_if per direction (never bound)
+ * @nslots: slots per ring, per direction
+ * @krings: the rings, @nrings[t] of each direction
+ * @node: entry in the registry of named ports, when listed
+ * @pipes: pipes whose parent this port is (netmap_lock)
+ */
+struct netmap_port {
+	char name[NETMAP_REQ_IFNAMSIZ];
+	const struct netmap_port_ops *ops;
+	struct netmap_mem *mem;
+	unsigned int refs;
+	unsigned int users;
+	u32 nrings[NM_NDIR];
+	u32 nhost[NM_NDIR];
+	u32 nslots[NM_NDIR];
+	struct netmap_kring *krings[NM_NDIR];
+	struct list_head node;
+	struct list_head pipes;
+};
+
+extern struct mutex netmap_lock;
+
+void netmap_port_init(struct netmap_port *port,
+		      const struct netmap_port_ops *ops);
+void netmap_port_fini(struct netmap_port *port);
+int netmap_port_krings_alloc(struct netmap_port *port);
+void netmap_port_krings_free(struct netmap_port *port);
+void netmap_port_get(struct netmap_port *port);
+void netmap_port_put(struct netmap_port *port);
+void netmap_port_register(struct netmap_port *port);
+void netmap_port_unregister(struct netmap_port *port);
+struct netmap_port *netmap_port_find(const char *name);
+bool netmap_port_name_ok(const char *name);
+bool netmap_is_vale_name(const char *name);
+int netmap_port_lookup(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp);
+u32 netmap_bound_value(u32 v, u32 dflt, u32 lo, u32 hi);
+void netmap_port_exit(void);
+
+/* null.c */
+int netmap_null_get(const char *name, const struct nmreq_register *reg,
+		    struct netmap_port **portp);
+
+/* pipe.c */
+int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp);
+
+/* ---------------------------------------------------------------------- */
+/* bind.c: what a descriptor holds                                         */
+/* ---------------------------------------------------------------------- */
+
+/**
+ * struct netmap_priv - per-descriptor state of /dev/netmap
+ * @lock: serialises the control requests made on this descriptor
+ * @bound: the port this descriptor is bound to (priv->lock); set by
+ *	netmap_register() and cleared if the request then fails
+ * @port: @bound, published once the request completed: NULL until then,
+ *	constant until release. Stored with smp_store_release() after every
+ *	other field, so the sync, poll and mmap paths read it locklessly
+ *	with smp_load_acquire().
+ * @mem: the bound port's region; the binding holds a reference
+ * @nifp: this descriptor's netmap_if, in @mem
+ * @nifp_idx: its if-pool object index
+ * @nifp_ofs: its offset in @mem (nr_offset)
+ * @first: first bound ring per direction
+ * @last: one past the last bound ring per direction
+ * @flags: the NR_* flags of the registration
  */
 struct netmap_priv {
 	struct mutex lock;
+	struct netmap_port *bound;
+	struct netmap_port *port;
+	struct netmap_mem *mem;
+	struct netmap_if *nifp;
+	u32 nifp_idx;
+	u64 nifp_ofs;
+	u32 first[NM_NDIR];
+	u32 last[NM_NDIR];
+	u64 flags;
 };
 
-/* dev.c: the /dev/netmap misc device. */
+static inline struct netmap_port *netmap_priv_port(struct netmap_priv *priv)
+{
+	return smp_load_acquire(&priv->port);
+}
+
+int netmap_register(struct netmap_priv *priv, const char *name,
+		    struct nmreq_register *reg);
+void netmap_register_finish(struct netmap_priv *priv, int err);
+void netmap_unregister(struct netmap_priv *priv);
+void netmap_port_fill_info(struct netmap_port *port,
+			   struct nmreq_register *reg);
+int netmap_priv_sync(struct netmap_priv *priv, enum nm_txrx t);
+__poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
+			  poll_table *wait);
+
+/* ---------------------------------------------------------------------- */
+/* ctrl.c and legacy.c: control requests                                   */
+/* ---------------------------------------------------------------------- */
+
+long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg);
+int netmap_req_port_info(const char *name, struct nmreq_register *reg);
+int netmap_req_hdr_set(const char *name, u32 len);
+int netmap_req_hdr_get(const char *name, u32 *len);
+long netmap_ioctl_legacy(struct netmap_priv *priv, unsigned int cmd,
+			 void __user *arg);
+
+/* ---------------------------------------------------------------------- */
+/* dev.c and stats.c                                                       */
+/* ---------------------------------------------------------------------- */
+
 int netmap_dev_init(void);
 void netmap_dev_exit(void);
 
 /*
- * stats.c: leak accounting, read-only under /sys/module/netmap/parameters/.
- * netmap_priv_count is the number of live struct netmap_priv.
+ * Leak accounting, read-only under /sys/module/netmap/parameters/. Every
+ * counter is zero when nothing uses the module.
  */
-extern atomic_t netmap_priv_count;
+extern atomic_t netmap_priv_count;	/* live struct netmap_priv */
+extern atomic_t netmap_port_count;	/* live ports */
+extern atomic_t netmap_mem_count;	/* live regions */
+extern atomic_t netmap_if_in_use;	/* netmap_if objects, all regions */
+extern atomic_t netmap_ring_in_use;	/* ring objects, all regions */
+extern atomic_t netmap_buf_in_use;	/* buffers, reserved ones excluded */
 
 #endif /* NETMAP_KERN_H */

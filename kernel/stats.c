@@ -12,6 +12,11 @@
 #include "netmap_kern.h"
 
 atomic_t netmap_priv_count = ATOMIC_INIT(0);
+atomic_t netmap_port_count = ATOMIC_INIT(0);
+atomic_t netmap_mem_count = ATOMIC_INIT(0);
+atomic_t netmap_if_in_use = ATOMIC_INIT(0);
+atomic_t netmap_ring_in_use = ATOMIC_INIT(0);
+atomic_t netmap_buf_in_use = ATOMIC_INIT(0);
 
 static int netmap_stat_get(char *buf, const struct kernel_param *kp)
 {
@@ -33,3 +38,13 @@ static const struct kernel_param_ops netmap_stat_ops = {
 
 module_param_cb(priv_count, &netmap_stat_ops, &netmap_priv_count, 0444);
 MODULE_PARM_DESC(priv_count, "open /dev/netmap descriptors (read-only)");
+module_param_cb(port_count, &netmap_stat_ops, &netmap_port_count, 0444);
+MODULE_PARM_DESC(port_count, "live ports (read-only)");
+module_param_cb(mem_count, &netmap_stat_ops, &netmap_mem_count, 0444);
+MODULE_PARM_DESC(mem_count, "live memory regions (read-only)");
+module_param_cb(if_in_use, &netmap_stat_ops, &netmap_if_in_use, 0444);
+MODULE_PARM_DESC(if_in_use, "netmap_if objects allocated (read-only)");
+module_param_cb(ring_in_use, &netmap_stat_ops, &netmap_ring_in_use, 0444);
+MODULE_PARM_DESC(ring_in_use, "rings allocated (read-only)");
+module_param_cb(buf_in_use, &netmap_stat_ops, &netmap_buf_in_use, 0444);
+MODULE_PARM_DESC(buf_in_use, "buffers allocated (read-only)");

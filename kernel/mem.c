@@ -1,0 +1,645 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Memory regions.
+ *
+ * A region is one contiguous range of bytes that userspace maps with a
+ * single mmap at offset 0. It holds three pools, one after the other, each
+ * starting on a page boundary:
+ *
+ *   [ netmap_if objects | netmap_ring objects | buffers ]
+ *
+ * Userspace finds everything through offsets: nr_offset leads to its
+ * netmap_if, ring_ofs[] (relative to the netmap_if) to the rings, and
+ * ring->buf_ofs (relative to the ring) to buffer 0 of the buffer pool.
+ * Object 0 of the if and ring pools and buffers 0 and 1 are reserved, so
+ * that no valid offset or buffer index is ever 0.
+ *
+ * Region 1 is the global region. Others are private (pipe parents today,
+ * VALE ports later). A region is created with the geometry the module
+ * parameters have at that moment.
+ *
+ * Regions are sparse: a page exists only once the kernel or userspace
+ * touches it. The kernel populates the pages of the objects it writes
+ * (netmap_if objects, rings, the link word of extra buffers); the pages of
+ * buffers appear when userspace first touches them, through the fault
+ * handler of its mapping. So a region costs what is used of it, and its
+ * geometry can be generous. Pages stay until the region is destroyed.
+ *
+ * Lifetime: a region is refcounted; ports, bindings and every mapping of
+ * it hold references. The last put removes it from the id table and frees
+ * it, also for the global region, which is recreated on next use.
+ *
+ * Locking: netmap_mem_table (a mutex) protects the id table and makes the
+ * final put atomic with the table lookup. It is a leaf lock, taken with
+ * netmap_lock held or with mmap_lock held (munmap). mem->lock protects the
+ * pools of one region and its lazy population; it nests inside netmap_lock
+ * and is never held across a user copy.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/errno.h>
+#include <linux/gfp.h>
+#include <linux/idr.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/vmalloc.h>
+
+#include "compat.h"
+#include "netmap_kern.h"
+
+/* Regions larger than this are refused: legacy nr_memsize is 32 bits. */
+#define NM_MAX_MEMSIZE		(1ULL << 31)
+
+/* ---------------------------------------------------------------------- */
+/* Pool sizes: module parameters, applied when a region is next created.  */
+/* ---------------------------------------------------------------------- */
+
+struct nm_size_param {
+	unsigned int val;
+	unsigned int min;
+	unsigned int max;
+};
+
+static struct nm_size_param nm_if_num = { 100, 2, 65536 };
+static struct nm_size_param nm_if_size = { 1024, 128, 65536 };
+static struct nm_size_param nm_ring_num = { 200, 2, 65536 };
+static struct nm_size_param nm_ring_size = { 36864, 512, 1 << 20 };
+static struct nm_size_param nm_buf_num = { 81920, 4, 1 << 20 };
+static struct nm_size_param nm_buf_size = { NETMAP_BUF_SIZE_DEFAULT, 64,
+					    65536 };
+
+static int nm_size_set(const char *val, const struct kernel_param *kp)
+{
+	struct nm_size_param *p = kp->arg;
+	unsigned int v;
+	int err;
+
+	err = kstrtouint(val, 0, &v);
+	if (err)
+		return err;
+	if (v < p->min || v > p->max)
+		return -EINVAL;
+	WRITE_ONCE(p->val, v);
+	return 0;
+}
+
+static int nm_size_get(char *buf, const struct kernel_param *kp)
+{
+	const struct nm_size_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%u\n", READ_ONCE(p->val));
+}
+
+static const struct kernel_param_ops nm_size_ops = {
+	.set = nm_size_set,
+	.get = nm_size_get,
+};
+
+module_param_cb(if_num, &nm_size_ops, &nm_if_num, 0644);
+MODULE_PARM_DESC(if_num, "netmap_if objects per region");
+module_param_cb(if_size, &nm_size_ops, &nm_if_size, 0644);
+MODULE_PARM_DESC(if_size, "bytes per netmap_if object");
+module_param_cb(ring_num, &nm_size_ops, &nm_ring_num, 0644);
+MODULE_PARM_DESC(ring_num, "ring objects per region");
+module_param_cb(ring_size, &nm_size_ops, &nm_ring_size, 0644);
+MODULE_PARM_DESC(ring_size, "bytes per ring object (header and slots)");
+module_param_cb(buf_num, &nm_size_ops, &nm_buf_num, 0644);
+MODULE_PARM_DESC(buf_num, "buffers per region");
+module_param_cb(buf_size, &nm_size_ops, &nm_buf_size, 0644);
+MODULE_PARM_DESC(buf_size, "bytes per buffer");
+
+/* ---------------------------------------------------------------------- */
+/* The sparse backing: pages allocated on first use                       */
+/* ---------------------------------------------------------------------- */
+
+struct nm_sparse {
+	unsigned long npages;
+	struct page *pages[];	/* NULL until the page is first needed */
+};
+
+static int nm_sparse_init(struct netmap_mem *mem)
+{
+	unsigned long n = mem->size >> PAGE_SHIFT;
+	struct nm_sparse *sp;
+
+	sp = kvzalloc(struct_size(sp, pages, n), GFP_KERNEL);
+	if (!sp)
+		return -ENOMEM;
+	sp->npages = n;
+	mem->backing_data = sp;
+	return 0;
+}
+
+static void nm_sparse_fini(struct netmap_mem *mem)
+{
+	struct nm_sparse *sp = mem->backing_data;
+	unsigned long i;
+
+	if (!sp)
+		return;
+	for (i = 0; i < sp->npages; i++)
+		if (sp->pages[i])
+			put_page(sp->pages[i]);
+	kvfree(sp);
+	mem->backing_data = NULL;
+}
+
+/*
+ * Page @i of the region, allocated (zeroed) on first use. Lockless: the
+ * kernel (under mem->lock) and the fault handler (under mmap_lock only)
+ * may race to provide the same page; one of them wins.
+ */
+static struct page *nm_sparse_page(struct nm_sparse *sp, unsigned long i)
+{
+	struct page *page = READ_ONCE(sp->pages[i]);
+	struct page *old;
+
+	if (page)
+		return page;
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!page)
+		return NULL;
+	old = cmpxchg(&sp->pages[i], NULL, page);
+	if (old) {
+		__free_page(page);
+		return old;
+	}
+	return page;
+}
+
+/* Objects inside one page are reached directly, larger ones vmapped. */
+static void *nm_sparse_map(struct netmap_mem *mem, u64 ofs, size_t len)
+{
+	struct nm_sparse *sp = mem->backing_data;
+	unsigned long first = ofs >> PAGE_SHIFT;
+	unsigned long last = (ofs + len - 1) >> PAGE_SHIFT;
+	unsigned long i;
+	void *addr;
+
+	if (!len || last >= sp->npages)
+		return NULL;
+	for (i = first; i <= last; i++)
+		if (!nm_sparse_page(sp, i))
+			return NULL;
+	if (first == last)
+		return page_address(sp->pages[first]) + offset_in_page(ofs);
+	addr = vmap(&sp->pages[first], last - first + 1, VM_MAP, PAGE_KERNEL);
+	return addr ? addr + offset_in_page(ofs) : NULL;
+}
+
+static void nm_sparse_unmap(struct netmap_mem *mem, void *addr)
+{
+	if (is_vmalloc_addr(addr))
+		vunmap((void *)((unsigned long)addr & PAGE_MASK));
+}
+
+static int nm_sparse_mmap(struct netmap_mem *mem, struct vm_area_struct *vma)
+{
+	nm_vma_set_flags(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	return 0;
+}
+
+static vm_fault_t nm_sparse_fault(struct netmap_mem *mem,
+				  struct vm_fault *vmf)
+{
+	struct nm_sparse *sp = mem->backing_data;
+	struct page *page;
+
+	if (vmf->pgoff >= sp->npages)
+		return VM_FAULT_SIGBUS;
+	page = nm_sparse_page(sp, vmf->pgoff);
+	if (!page)
+		return VM_FAULT_OOM;
+	get_page(page);		/* the mapping's reference */
+	vmf->page = page;
+	return 0;
+}
+
+static const struct netmap_mem_backing nm_sparse_backing = {
+	.init = nm_sparse_init,
+	.fini = nm_sparse_fini,
+	.map = nm_sparse_map,
+	.unmap = nm_sparse_unmap,
+	.mmap = nm_sparse_mmap,
+	.fault = nm_sparse_fault,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Regions                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static DEFINE_MUTEX(netmap_mem_table);
+static DEFINE_IDR(netmap_mem_idr);
+
+static atomic_t *const nm_pool_counter[NM_NPOOLS] = {
+	[NM_POOL_IF] = &netmap_if_in_use,
+	[NM_POOL_RING] = &netmap_ring_in_use,
+	[NM_POOL_BUF] = &netmap_buf_in_use,
+};
+
+static int nm_pool_init(struct netmap_pool *pool, u64 offset, u32 num,
+			u32 size, u32 reserved)
+{
+	pool->offset = offset;
+	pool->objtotal = num;
+	pool->objsize = size;
+	pool->reserved = reserved;
+	pool->in_use = 0;
+	pool->hint = reserved;
+	pool->bitmap = bitmap_zalloc(num, GFP_KERNEL);
+	if (!pool->bitmap)
+		return -ENOMEM;
+	bitmap_set(pool->bitmap, 0, reserved);
+	return 0;
+}
+
+static void nm_mem_free(struct netmap_mem *mem)
+{
+	int p;
+
+	for (p = 0; p < NM_NPOOLS; p++) {
+		if (mem->pools[p].in_use) {
+			/* Objects userspace lost, e.g. by scribbling slots. */
+			pr_debug("region %u freed with %u objects of pool %d\n",
+				 mem->id, mem->pools[p].in_use, p);
+			atomic_sub(mem->pools[p].in_use, nm_pool_counter[p]);
+		}
+		bitmap_free(mem->pools[p].bitmap);
+	}
+	mem->backing->fini(mem);
+	mutex_destroy(&mem->lock);
+	kfree(mem);
+	atomic_dec(&netmap_mem_count);
+}
+
+/* A new region with the current geometry, not yet in the id table. */
+static struct netmap_mem *nm_mem_alloc(bool is_private)
+{
+	u32 if_num = READ_ONCE(nm_if_num.val);
+	u32 if_size = ALIGN(READ_ONCE(nm_if_size.val), 64);
+	u32 ring_num = READ_ONCE(nm_ring_num.val);
+	u32 ring_size = ALIGN(READ_ONCE(nm_ring_size.val), NM_CACHE_ALIGN);
+	u32 buf_num = READ_ONCE(nm_buf_num.val);
+	u32 buf_size = ALIGN(READ_ONCE(nm_buf_size.val), 64);
+	u64 if_ofs = 0;
+	u64 ring_ofs = PAGE_ALIGN(if_ofs + (u64)if_num * if_size);
+	u64 buf_ofs = PAGE_ALIGN(ring_ofs + (u64)ring_num * ring_size);
+	u64 size = PAGE_ALIGN(buf_ofs + (u64)buf_num * buf_size);
+	struct netmap_mem *mem;
+
+	if (size > NM_MAX_MEMSIZE) {
+		pr_warn_ratelimited("region of %llu bytes refused; lower buf_num or buf_size\n",
+				    size);
+		return ERR_PTR(-ENOMEM);
+	}
+	mem = kzalloc(sizeof(*mem), GFP_KERNEL);
+	if (!mem)
+		return ERR_PTR(-ENOMEM);
+	atomic_inc(&netmap_mem_count);
+	kref_init(&mem->ref);
+	mutex_init(&mem->lock);
+	mem->is_private = is_private;
+	mem->size = size;
+	mem->backing = &nm_sparse_backing;
+	if (mem->backing->init(mem) ||
+	    nm_pool_init(&mem->pools[NM_POOL_IF], if_ofs, if_num, if_size, 1) ||
+	    nm_pool_init(&mem->pools[NM_POOL_RING], ring_ofs, ring_num,
+			 ring_size, 1) ||
+	    nm_pool_init(&mem->pools[NM_POOL_BUF], buf_ofs, buf_num,
+			 buf_size, NM_RESERVED_BUFS)) {
+		nm_mem_free(mem);
+		return ERR_PTR(-ENOMEM);
+	}
+	return mem;
+}
+
+/* Called by kref_put_mutex() with netmap_mem_table held; drops it. */
+static void nm_mem_release(struct kref *ref)
+	__releases(&netmap_mem_table)
+{
+	struct netmap_mem *mem = container_of(ref, struct netmap_mem, ref);
+
+	idr_remove(&netmap_mem_idr, mem->id);
+	mutex_unlock(&netmap_mem_table);
+	nm_mem_free(mem);
+}
+
+void netmap_mem_get(struct netmap_mem *mem)
+{
+	kref_get(&mem->ref);
+}
+
+void netmap_mem_put(struct netmap_mem *mem)
+{
+	kref_put_mutex(&mem->ref, nm_mem_release, &netmap_mem_table);
+}
+
+/* Insert @mem under an id in [lo, hi); netmap_mem_table held. */
+static int nm_mem_insert(struct netmap_mem *mem, int lo, int hi)
+{
+	int id;
+
+	if (hi == lo + 1)
+		id = idr_alloc(&netmap_mem_idr, mem, lo, hi, GFP_KERNEL);
+	else
+		id = idr_alloc_cyclic(&netmap_mem_idr, mem, lo, hi,
+				      GFP_KERNEL);
+	if (id < 0)
+		return id == -ENOSPC ? -ENOMEM : id;
+	mem->id = id;
+	return 0;
+}
+
+/**
+ * netmap_mem_get_global() - a reference to the global region (id 1)
+ *
+ * Creates the region when nobody uses it.
+ *
+ * Return: the region or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_get_global(void)
+{
+	struct netmap_mem *mem;
+	int err;
+
+	mutex_lock(&netmap_mem_table);
+	mem = idr_find(&netmap_mem_idr, NM_GLOBAL_MEM_ID);
+	if (mem) {
+		kref_get(&mem->ref);
+		goto out;
+	}
+	mem = nm_mem_alloc(false);
+	if (IS_ERR(mem))
+		goto out;
+	err = nm_mem_insert(mem, NM_GLOBAL_MEM_ID, NM_GLOBAL_MEM_ID + 1);
+	if (err) {
+		nm_mem_free(mem);
+		mem = ERR_PTR(err);
+	}
+out:
+	mutex_unlock(&netmap_mem_table);
+	return mem;
+}
+
+/**
+ * netmap_mem_new_private() - a new private region with its own id
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_private(void)
+{
+	struct netmap_mem *mem;
+	int err;
+
+	mem = nm_mem_alloc(true);
+	if (IS_ERR(mem))
+		return mem;
+	mutex_lock(&netmap_mem_table);
+	err = nm_mem_insert(mem, NM_GLOBAL_MEM_ID + 1, U16_MAX + 1);
+	mutex_unlock(&netmap_mem_table);
+	if (err) {
+		nm_mem_free(mem);
+		return ERR_PTR(err);
+	}
+	return mem;
+}
+
+/**
+ * netmap_mem_find() - a reference to an existing region
+ * @id: its nr_mem_id; NM_GLOBAL_MEM_ID always exists
+ *
+ * Return: the region, or NULL when no region has that id.
+ */
+struct netmap_mem *netmap_mem_find(u16 id)
+{
+	struct netmap_mem *mem;
+
+	if (id == NM_GLOBAL_MEM_ID) {
+		mem = netmap_mem_get_global();
+		return IS_ERR(mem) ? NULL : mem;
+	}
+	mutex_lock(&netmap_mem_table);
+	mem = idr_find(&netmap_mem_idr, id);
+	if (mem)
+		kref_get(&mem->ref);
+	mutex_unlock(&netmap_mem_table);
+	return mem;
+}
+
+void netmap_mem_lock(struct netmap_mem *mem)
+{
+	mutex_lock(&mem->lock);
+}
+
+void netmap_mem_unlock(struct netmap_mem *mem)
+{
+	mutex_unlock(&mem->lock);
+}
+
+/**
+ * netmap_obj_alloc_locked() - take one object from a pool
+ * @mem: the region, with mem->lock held
+ * @p: the pool
+ *
+ * The object's memory is not touched: see netmap_obj_map_locked().
+ *
+ * Return: the object index, or -ENOMEM when the pool is exhausted.
+ */
+int netmap_obj_alloc_locked(struct netmap_mem *mem, enum nm_pool_id p)
+{
+	struct netmap_pool *pool = &mem->pools[p];
+	unsigned long i;
+
+	lockdep_assert_held(&mem->lock);
+	i = find_next_zero_bit(pool->bitmap, pool->objtotal, pool->hint);
+	if (i >= pool->objtotal)
+		i = find_next_zero_bit(pool->bitmap, pool->objtotal,
+				       pool->reserved);
+	if (i >= pool->objtotal)
+		return -ENOMEM;
+	__set_bit(i, pool->bitmap);
+	pool->hint = i + 1;
+	pool->in_use++;
+	atomic_inc(nm_pool_counter[p]);
+	return i;
+}
+
+/**
+ * netmap_obj_free_locked() - give one object back to its pool
+ * @mem: the region, with mem->lock held
+ * @p: the pool
+ * @idx: the object; any value is accepted
+ *
+ * Indices that are out of range, reserved or not allocated are ignored:
+ * buffer indices come from shared memory and may be anything.
+ *
+ * Return: true when an object was freed.
+ */
+bool netmap_obj_free_locked(struct netmap_mem *mem, enum nm_pool_id p,
+			    u32 idx)
+{
+	struct netmap_pool *pool = &mem->pools[p];
+
+	lockdep_assert_held(&mem->lock);
+	if (idx < pool->reserved || idx >= pool->objtotal)
+		return false;
+	if (!__test_and_clear_bit(idx, pool->bitmap))
+		return false;
+	pool->in_use--;
+	atomic_dec(nm_pool_counter[p]);
+	return true;
+}
+
+/**
+ * netmap_obj_map_locked() - a kernel address for an object
+ * @mem: the region, with mem->lock held
+ * @p: the pool
+ * @idx: an object of the pool
+ *
+ * Return: the address, valid until netmap_obj_unmap_locked(), or NULL when
+ * memory is short.
+ */
+void *netmap_obj_map_locked(struct netmap_mem *mem, enum nm_pool_id p,
+			    u32 idx)
+{
+	lockdep_assert_held(&mem->lock);
+	return mem->backing->map(mem, netmap_obj_offset(mem, p, idx),
+				 mem->pools[p].objsize);
+}
+
+void netmap_obj_unmap_locked(struct netmap_mem *mem, void *addr)
+{
+	lockdep_assert_held(&mem->lock);
+	mem->backing->unmap(mem, addr);
+}
+
+/**
+ * netmap_buf_link_locked() - the first u32 of a buffer
+ * @mem: the region, with mem->lock held
+ * @idx: a valid buffer index
+ *
+ * The word links the extra-buffer lists. Buffers start 64-byte aligned, so
+ * the word never straddles a page and needs no unmapping.
+ *
+ * Return: its kernel address, or NULL when memory is short.
+ */
+u32 *netmap_buf_link_locked(struct netmap_mem *mem, u32 idx)
+{
+	lockdep_assert_held(&mem->lock);
+	return mem->backing->map(mem, netmap_obj_offset(mem, NM_POOL_BUF, idx),
+				 sizeof(u32));
+}
+
+u32 netmap_obj_free_count_locked(const struct netmap_mem *mem,
+				 enum nm_pool_id p)
+{
+	const struct netmap_pool *pool = &mem->pools[p];
+
+	return pool->objtotal - pool->reserved - pool->in_use;
+}
+
+/* Most slots a ring object of this region can hold. */
+u32 netmap_mem_max_slots(const struct netmap_mem *mem)
+{
+	u32 n = (mem->pools[NM_POOL_RING].objsize -
+		 sizeof(struct netmap_ring)) / sizeof(struct netmap_slot);
+
+	return min_t(u32, n, NM_MAX_SLOTS);
+}
+
+/* Most ring_ofs[] entries a netmap_if object of this region can hold. */
+u32 netmap_mem_max_if_rings(const struct netmap_mem *mem)
+{
+	return (mem->pools[NM_POOL_IF].objsize - sizeof(struct netmap_if)) /
+	       sizeof(ssize_t);
+}
+
+void netmap_mem_pools_info(struct netmap_mem *mem,
+			   struct nmreq_pools_info *info)
+{
+	const struct netmap_pool *p = mem->pools;
+
+	info->nr_memsize = mem->size;
+	info->nr_mem_id = mem->id;
+	info->nr_if_pool_offset = p[NM_POOL_IF].offset;
+	info->nr_if_pool_objtotal = p[NM_POOL_IF].objtotal;
+	info->nr_if_pool_objsize = p[NM_POOL_IF].objsize;
+	info->nr_ring_pool_offset = p[NM_POOL_RING].offset;
+	info->nr_ring_pool_objtotal = p[NM_POOL_RING].objtotal;
+	info->nr_ring_pool_objsize = p[NM_POOL_RING].objsize;
+	info->nr_buf_pool_offset = p[NM_POOL_BUF].offset;
+	info->nr_buf_pool_objtotal = p[NM_POOL_BUF].objtotal;
+	info->nr_buf_pool_objsize = p[NM_POOL_BUF].objsize;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Mappings                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* Each mapping (and each piece of a split one) holds a region reference. */
+static void nm_vma_open(struct vm_area_struct *vma)
+{
+	netmap_mem_get(vma->vm_private_data);
+}
+
+static void nm_vma_close(struct vm_area_struct *vma)
+{
+	netmap_mem_put(vma->vm_private_data);
+}
+
+static vm_fault_t nm_vma_fault(struct vm_fault *vmf)
+{
+	struct netmap_mem *mem = vmf->vma->vm_private_data;
+
+	if (!mem->backing->fault)
+		return VM_FAULT_SIGBUS;
+	return mem->backing->fault(mem, vmf);
+}
+
+static const struct vm_operations_struct nm_vm_ops = {
+	.open = nm_vma_open,
+	.close = nm_vma_close,
+	.fault = nm_vma_fault,
+};
+
+/**
+ * netmap_mem_mmap() - map (part of) a region into userspace
+ * @mem: the region; the caller holds a reference
+ * @vma: the new mapping
+ *
+ * Return: 0, or -EINVAL when the range is not inside the region.
+ */
+int netmap_mem_mmap(struct netmap_mem *mem, struct vm_area_struct *vma)
+{
+	unsigned long len = vma->vm_end - vma->vm_start;
+	int err;
+
+	if (vma->vm_pgoff > (mem->size >> PAGE_SHIFT) ||
+	    len > mem->size - ((u64)vma->vm_pgoff << PAGE_SHIFT))
+		return -EINVAL;
+	err = mem->backing->mmap(mem, vma);
+	if (err)
+		return err;
+	/* Nothing fails past this point: the reference is the mapping's. */
+	netmap_mem_get(mem);
+	vma->vm_private_data = mem;
+	vma->vm_ops = &nm_vm_ops;
+	return 0;
+}
+
+int netmap_mem_init(void)
+{
+	return 0;
+}
+
+void netmap_mem_exit(void)
+{
+	WARN_ON(!idr_is_empty(&netmap_mem_idr));
+	idr_destroy(&netmap_mem_idr);
+}

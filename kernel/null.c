@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * The null port (nr_mode NR_REG_NULL): rings in an existing region and
+ * nothing behind them. Its txsync consumes whatever it is handed and its
+ * rxsync never receives. It gives a descriptor access to a region (and to
+ * rings and buffers of its own there) without a real port.
+ *
+ * Each request makes a new, nameless-to-others null port: it is not in the
+ * registry and dies with the last reference (the binding, or the lookup of
+ * a PORT_INFO_GET). All of it runs under netmap_lock, except the syncs,
+ * which run under their ring's lock.
+ */
+#include <linux/errno.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "netmap_kern.h"
+
+static int nm_null_txsync(struct netmap_kring *kring)
+{
+	kring->nr_hwcur = kring->rhead;
+	kring->nr_hwtail = nm_back(kring->rhead, 1, kring->num_slots);
+	return 0;
+}
+
+static int nm_null_rxsync(struct netmap_kring *kring)
+{
+	kring->nr_hwcur = kring->rhead;
+	return 0;
+}
+
+static int nm_null_activate(struct netmap_port *port)
+{
+	return netmap_port_rings_create(port);
+}
+
+static void nm_null_deactivate(struct netmap_port *port)
+{
+	netmap_port_rings_delete(port);
+}
+
+static void nm_null_dtor(struct netmap_port *port)
+{
+	netmap_port_krings_free(port);
+	netmap_mem_put(port->mem);
+	netmap_port_fini(port);
+	kfree(port);
+}
+
+static const struct netmap_port_ops nm_null_ops = {
+	.activate = nm_null_activate,
+	.deactivate = nm_null_deactivate,
+	.txsync = nm_null_txsync,
+	.rxsync = nm_null_rxsync,
+	.dtor = nm_null_dtor,
+};
+
+/**
+ * netmap_null_get() - make a null port for a request
+ * @name: its name (plain port-name rules)
+ * @reg: the request: nr_mem_id must name an existing region; ring and slot
+ *	counts are honoured within limits, 0 meaning the default
+ * @portp: the new port, with one reference
+ *
+ * netmap_lock held.
+ *
+ * Return: 0, -EINVAL (bad name, no such region) or -ENOMEM.
+ */
+int netmap_null_get(const char *name, const struct nmreq_register *reg,
+		    struct netmap_port **portp)
+{
+	struct netmap_port *port;
+	struct netmap_mem *mem;
+	u32 max_slots;
+	int err;
+
+	if (!netmap_port_name_ok(name) || !reg->nr_mem_id)
+		return -EINVAL;
+	mem = netmap_mem_find(reg->nr_mem_id);
+	if (!mem)
+		return -EINVAL;
+	port = kzalloc(sizeof(*port), GFP_KERNEL);
+	if (!port) {
+		netmap_mem_put(mem);
+		return -ENOMEM;
+	}
+	netmap_port_init(port, &nm_null_ops);
+	strscpy(port->name, name, sizeof(port->name));
+	port->mem = mem;
+	max_slots = netmap_mem_max_slots(mem);
+	port->nrings[NM_TX] = netmap_bound_value(reg->nr_tx_rings, 1, 1,
+						 NM_MAX_RINGS);
+	port->nrings[NM_RX] = netmap_bound_value(reg->nr_rx_rings, 1, 1,
+						 NM_MAX_RINGS);
+	port->nslots[NM_TX] = netmap_bound_value(reg->nr_tx_slots,
+						 NM_DEFAULT_SLOTS,
+						 NM_MIN_SLOTS, max_slots);
+	port->nslots[NM_RX] = netmap_bound_value(reg->nr_rx_slots,
+						 NM_DEFAULT_SLOTS,
+						 NM_MIN_SLOTS, max_slots);
+	err = netmap_port_krings_alloc(port);
+	if (err) {
+		netmap_port_put(port);
+		return err;
+	}
+	*portp = port;
+	return 0;
+}

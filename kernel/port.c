@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * Ports: reference counting, the registry of named ports and name
+ * resolution.
+ *
+ * A name resolves, in this order, to: a null port (when the request's mode
+ * is NR_REG_NULL), a monitor (a later issue), a pipe end ("X{N" or "X}N"),
+ * a VALE port ("valeS:P", a later issue), or a port in the registry. A
+ * plain name that is not registered is an unknown interface: -ENXIO. (A
+ * later issue resolves it to a netdev through an emulated adapter.)
+ *
+ * Locking: netmap_lock is the global mutex of the netmap core. It
+ * protects the registry, every port's refs and users, the bindings of
+ * every ring (kring->users, kring->exclusive), the pipes of every parent,
+ * and the creation and deletion of ring memory. It nests inside
+ * priv->lock and outside mem->lock, netmap_mem_table and kring->lock. No
+ * user memory is touched while it is held.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/errno.h>
+#include <linux/if.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "netmap_kern.h"
+
+DEFINE_MUTEX(netmap_lock);
+
+/* Named ports that lookups can find (pipe parents today). netmap_lock. */
+static LIST_HEAD(netmap_ports);
+
+/**
+ * netmap_port_init() - initialise a new port with one reference
+ * @port: zeroed storage
+ * @ops: its kind
+ */
+void netmap_port_init(struct netmap_port *port,
+		      const struct netmap_port_ops *ops)
+{
+	port->ops = ops;
+	port->refs = 1;
+	INIT_LIST_HEAD(&port->node);
+	INIT_LIST_HEAD(&port->pipes);
+	atomic_inc(&netmap_port_count);
+}
+
+/* The port's storage is about to be freed: stop counting it. */
+void netmap_port_fini(struct netmap_port *port)
+{
+	atomic_dec(&netmap_port_count);
+}
+
+/**
+ * netmap_port_krings_alloc() - allocate the kernel rings of a port
+ * @port: a port whose nrings[] and nslots[] are set
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int netmap_port_krings_alloc(struct netmap_port *port)
+{
+	enum nm_txrx t;
+	u32 i;
+
+	for_each_dir(t) {
+		port->krings[t] = kcalloc(port->nrings[t],
+					  sizeof(*port->krings[t]), GFP_KERNEL);
+		if (!port->krings[t] && port->nrings[t]) {
+			netmap_port_krings_free(port);
+			return -ENOMEM;
+		}
+		for (i = 0; i < port->nrings[t]; i++)
+			netmap_kring_init(&port->krings[t][i], port, t, i,
+					  port->nslots[t]);
+	}
+	return 0;
+}
+
+void netmap_port_krings_free(struct netmap_port *port)
+{
+	enum nm_txrx t;
+
+	for_each_dir(t) {
+		kfree(port->krings[t]);
+		port->krings[t] = NULL;
+	}
+}
+
+void netmap_port_get(struct netmap_port *port)
+{
+	lockdep_assert_held(&netmap_lock);
+	port->refs++;
+}
+
+/* Drop a reference; the last one calls the dtor. netmap_lock held. */
+void netmap_port_put(struct netmap_port *port)
+{
+	lockdep_assert_held(&netmap_lock);
+	if (--port->refs)
+		return;
+	port->ops->dtor(port);
+}
+
+/* Make @port findable by name. netmap_lock held. */
+void netmap_port_register(struct netmap_port *port)
+{
+	lockdep_assert_held(&netmap_lock);
+	list_add_tail(&port->node, &netmap_ports);
+}
+
+void netmap_port_unregister(struct netmap_port *port)
+{
+	lockdep_assert_held(&netmap_lock);
+	list_del_init(&port->node);
+}
+
+/**
+ * netmap_port_find() - a registered port by name
+ * @name: the name
+ *
+ * Return: the port with a new reference, or NULL.
+ */
+struct netmap_port *netmap_port_find(const char *name)
+{
+	struct netmap_port *port;
+
+	lockdep_assert_held(&netmap_lock);
+	list_for_each_entry(port, &netmap_ports, node) {
+		if (!strcmp(port->name, name)) {
+			netmap_port_get(port);
+			return port;
+		}
+	}
+	return NULL;
+}
+
+/**
+ * netmap_port_name_ok() - whether @name is a valid plain port name
+ * @name: a NUL-terminated string
+ *
+ * The rules of network interface names: 1 to IFNAMSIZ - 1 bytes, not "."
+ * or "..", no '/', ':' or white space; and no pipe braces. Control bytes
+ * are refused too.
+ *
+ * Return: true when valid.
+ */
+bool netmap_port_name_ok(const char *name)
+{
+	size_t len = strnlen(name, IFNAMSIZ);
+	const char *c;
+
+	if (len == 0 || len >= IFNAMSIZ)
+		return false;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (c = name; *c; c++) {
+		if (*c <= ' ' || *c >= 0x7f || strchr("/:{}", *c))
+			return false;
+	}
+	return true;
+}
+
+/* "valeS:P": VALE switch S, port P. */
+bool netmap_is_vale_name(const char *name)
+{
+	return !strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)) &&
+	       strchr(name, ':');
+}
+
+/**
+ * netmap_bound_value() - clamp a requested count
+ * @v: the request; 0 asks for the default
+ * @dflt: the default
+ * @lo: the smallest value allowed
+ * @hi: the largest value allowed
+ *
+ * Return: @dflt for 0, else @v clamped to [@lo, @hi].
+ */
+u32 netmap_bound_value(u32 v, u32 dflt, u32 lo, u32 hi)
+{
+	if (!v)
+		v = dflt;
+	return clamp(v, lo, hi);
+}
+
+/**
+ * netmap_port_lookup() - resolve a name to a port
+ * @name: NUL-terminated, at most NETMAP_REQ_IFNAMSIZ - 1 bytes
+ * @reg: the register request (mode, flags, wanted geometry), or NULL
+ * @portp: the port, with a reference, on success
+ *
+ * May create the port (and a pipe parent) when the name asks for it.
+ * netmap_lock held.
+ *
+ * Return: 0, -EINVAL for a bad name, -ENXIO for an unknown one,
+ * -EOPNOTSUPP for kinds of ports this module does not have yet, or
+ * -ENOMEM.
+ */
+int netmap_port_lookup(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp)
+{
+	struct netmap_port *port;
+
+	lockdep_assert_held(&netmap_lock);
+	if (reg && reg->nr_mode == NR_REG_NULL)
+		return netmap_null_get(name, reg, portp);
+	if (reg && (reg->nr_flags &
+		    (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)))
+		return -EOPNOTSUPP;
+	if (strpbrk(name, "{}"))
+		return netmap_pipe_lookup(name, reg, portp);
+	if (netmap_is_vale_name(name))
+		return -EOPNOTSUPP;
+	if (!netmap_port_name_ok(name))
+		return -EINVAL;
+	port = netmap_port_find(name);
+	if (!port)
+		return -ENXIO;
+	*portp = port;
+	return 0;
+}
+
+void netmap_port_exit(void)
+{
+	WARN_ON(!list_empty(&netmap_ports));
+}
