@@ -1,40 +1,48 @@
-"""The pure parts of the benchmarks: medians, ratios, the JSON shape, the tools' reports."""
+"""The benchmark machinery: medians, ratios, the JSON shape, plans and the tools' reports.
+
+The in-guest executor runs for real here, on the host, with a stand-in traffic tool (a script
+that prints a pkt-gen-style --json report): what is under test is the executor and the parsing.
+"""
 
 import json
+import stat
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from ptnet.bench import harness
+from ptnet.bench import harness, traffic
 from ptnet.bench import pipe as pipe_bench
-from ptnet.bench.pipe_guest import tx_rx_args
 from ptnet.errors import PtnetError
 
 
 def _report(role: str, pps: float, packets: int = 1000) -> str:
     return json.dumps(
-        {
-            "role": role,
-            "packets": packets,
-            "bytes": packets * 60,
-            "seconds": 1.5,
-            "pps": pps,
-            "bps": pps * 480,
-            "errors": 0,
-            "lost": 0,
-        }
+        {"role": role, "packets": packets, "bytes": packets * 60, "seconds": 1.5, "pps": pps,
+         "bps": pps * 480, "errors": 0, "lost": 0}
+    )  # fmt: skip
+
+
+def _run(rx_pps: float | None, tx_pps: float) -> dict:
+    run = {"tx": _report("tx", tx_pps) + "\n", "tx_rc": 0}
+    if rx_pps is not None:
+        run |= {"rx": _report("rx", rx_pps) + "\n", "rx_rc": 0, "rx_err": "Speed: 1 Mpps\n"}
+    return run
+
+
+def _plan() -> traffic.Plan:
+    return traffic.Plan(
+        bench="t",
+        scenarios=[
+            traffic.Scenario("fast", ["tx"], ["rx"]),
+            traffic.Scenario("slow", ["tx"], ["rx"]),
+            traffic.Scenario("slow_tx", ["tx"], None, measured="tx"),
+        ],
+        ratios={"fast/slow": ("fast", "slow"), "fast/slow_tx": ("fast", "slow_tx")},
     )
-
-
-def _run(rx_pps: float, tx_pps: float | None = None) -> dict:
-    """One run as the guest saves it: the tools' stdout (text report on stderr)."""
-    return {
-        "rx": _report("rx", rx_pps) + "\n",
-        "tx": _report("tx", tx_pps if tx_pps is not None else rx_pps * 1.1) + "\n",
-        "rx_rc": 0,
-        "tx_rc": 0,
-        "rx_err": "Received 1000 packets ...\nSpeed: 1 Mpps\n",
-    }
 
 
 def test_scenario_median_odd_and_even():
@@ -42,85 +50,117 @@ def test_scenario_median_odd_and_even():
     assert harness.Scenario("mpps", [4.0, 1.0, 2.0, 3.0]).median == 2.5
 
 
-def test_report_shape_and_ratio():
-    s = {"a": harness.Scenario("mpps", [6.0, 6.6, 7.0]), "b": harness.Scenario("mpps", [0.2])}
-    out = harness.report("x", s, {"a/b": ("a", "b")}, env={"k": 1})
-    assert out["bench"] == "x"
-    assert out["scenarios"]["a"] == {"mpps": 6.6, "runs": [6.0, 6.6, 7.0]}
-    assert out["ratios"] == {"a/b": 33.0}
-    assert out["env"]["k"] == 1
+def test_result_shape_medians_and_ratios():
+    raw = {
+        "env": {"guest_cpus": 2},
+        "fast": [_run(2e6, 2.1e6), _run(4e6, 4.2e6), _run(3e6, 3.1e6)],
+        "slow": [_run(1e5, 1.1e5)] * 3,
+        "slow_tx": [_run(None, 2e5)] * 3,
+    }
+    out = traffic.result(_plan(), raw, {"kernel": "k"})
+    assert out["bench"] == "t"
+    assert out["scenarios"]["fast"] == {
+        "mpps": 3.0, "runs": [2.0, 4.0, 3.0], "measured": "rx", "tx_mpps": [2.1, 4.2, 3.1]
+    }  # fmt: skip
+    assert out["scenarios"]["slow_tx"]["measured"] == "tx"
+    assert out["scenarios"]["slow_tx"]["mpps"] == 0.2
+    assert out["ratios"] == {"fast/slow": 30.0, "fast/slow_tx": 15.0}
+    assert out["env"]["kernel"] == "k" and out["env"]["guest_cpus"] == 2
     json.dumps(out)
 
 
+def test_a_scenario_without_runs_fails():
+    with pytest.raises(PtnetError, match="no runs of scenario slow"):
+        traffic.result(_plan(), {"fast": [_run(1e6, 1e6)], "slow": []}, {})
+
+
 def test_tool_report_takes_the_last_json_line():
-    text = "noise\n" + _report("rx", 1.0) + "\n" + _report("rx", 2.0) + "\ntrailer\n"
-    assert pipe_bench.tool_report(text)["pps"] == 2.0
-    with pytest.raises(PtnetError):
-        pipe_bench.tool_report("Speed: 1 Mpps\n{not json\n")
+    assert traffic.tool_report('{"a": 1}\nnoise\n{"role": "rx"}\n') == {"role": "rx"}
+    with pytest.raises(PtnetError, match="no --json report"):
+        traffic.tool_report("Speed: 1 Mpps\n")
 
 
-def test_receiver_mpps_is_the_receivers_pps_in_millions():
-    assert pipe_bench.receiver_mpps(_run(6_600_000.0)) == pytest.approx(6.6)
-
-
-def test_receiver_without_packets_or_wrong_role_fails():
-    run = _run(1.0)
-    run["rx"] = _report("rx", 0.0, packets=0)
-    with pytest.raises(PtnetError, match="no packets"):
-        pipe_bench.receiver_mpps(run)
-    run["rx"] = _report("tx", 5.0)
-    with pytest.raises(PtnetError, match="role"):
-        pipe_bench.receiver_mpps(run)
+def test_a_side_without_packets_or_with_the_wrong_role_fails():
+    with pytest.raises(PtnetError, match="rx side moved no packets"):
+        traffic.run_mpps({"rx": _report("rx", 0, packets=0)}, "rx")
+    with pytest.raises(PtnetError, match="expected the rx report"):
+        traffic.run_mpps({"rx": _report("tx", 5)}, "rx")
     with pytest.raises(PtnetError, match="timed out"):
-        pipe_bench.receiver_mpps({"error": "timed out: pkt-gen"})
+        traffic.run_mpps({"error": "timed out: x"}, "rx")
 
 
-def test_pipe_result_has_the_required_shape():
-    raw = {
-        "env": {"guest_cpus": 2},
-        "pipe": [_run(6.0e6), _run(6.6e6), _run(7.1e6)],
-        "afpacket": [_run(0.17e6), _run(0.2e6), _run(0.18e6)],
-    }
-    out = pipe_bench.result(raw, env={"kernel": "k"})
-    assert out["bench"] == "pipe"
-    assert set(out["scenarios"]) == {"pipe", "afpacket"}
-    pipe, af = out["scenarios"]["pipe"], out["scenarios"]["afpacket"]
-    assert pipe["mpps"] == 6.6 and pipe["runs"] == [6.0, 6.6, 7.1]
-    assert af["mpps"] == 0.18 and af["runs"] == [0.17, 0.2, 0.18]
-    assert pipe["tx_mpps"] == [6.6, 7.26, 7.81]
-    assert out["ratios"] == {"pipe/afpacket": round(6.6 / 0.18, 3)}
-    assert out["env"]["kernel"] == "k" and out["env"]["guest_cpus"] == 2
-    assert json.loads(json.dumps(out)) == out
-
-
-def test_pipe_result_needs_both_scenarios():
-    with pytest.raises(PtnetError, match="afpacket"):
-        pipe_bench.result({"pipe": [_run(1e6)], "afpacket": []})
-
-
-def test_guest_tool_arguments():
-    tx, rx = tx_rx_args(Path("/t/pkt-gen"), "netmap:a{1", "netmap:a}1", 3.0)
+def test_gen_pair_arguments():
+    tx, rx = traffic.gen_pair(Path("/t/pkt-gen"), "netmap:a{1", "netmap:a}1", 3.0)
     assert tx[:7] == ["/t/pkt-gen", "-i", "netmap:a{1", "-f", "tx", "-l", "60"]
-    assert "--timeout" in tx and tx[tx.index("--timeout") + 1] == "3"
+    assert tx[tx.index("--timeout") + 1] == "3" and tx[tx.index("-a") + 1] == "0"
+    assert rx is not None and rx[:5] == ["/t/pkt-gen", "-i", "netmap:a}1", "-f", "rx"]
+    assert rx[rx.index("--idle") + 1] == "1" and rx[rx.index("-a") + 1] == "1"
     assert tx[-1] == rx[-1] == "--json"
-    assert rx[:5] == ["/t/pkt-gen", "-i", "netmap:a}1", "-f", "rx"]
-    assert rx[rx.index("--idle") + 1] == "1"
+    assert traffic.gen_pair(Path("/t/x"), "eth0", None, 1.0)[1] is None
 
 
-def test_guest_command_runs_the_guest_module():
-    tools = {"pkt-gen": Path("/p"), "afpacket-gen": Path("/a")}
-    argv = pipe_bench.guest_command("/py", Path("/o.json"), 3, 3.0, tools)
-    assert argv[:3] == ["/py", "-m", "ptnet.bench.pipe_guest"]
-    assert argv[argv.index("--pkt-gen") + 1] == "/p"
-    assert argv[argv.index("--afpacket-gen") + 1] == "/a"
+def test_pipe_plan_round_trips_through_json():
+    pytest.importorskip("ptnet.build.tools")
+    try:
+        plan = pipe_bench.plan(3, 2.0)
+    except PtnetError:
+        pytest.skip("tools not built")
+    again = traffic.plan_from_json(json.loads(json.dumps(asdict(plan))))
+    assert again == plan
+    assert [s.name for s in plan.scenarios] == ["pipe", "afpacket", "afpacket_sendonly"]
+    assert set(plan.ratios) == {"pipe/afpacket", "pipe/afpacket_sendonly"}
 
 
-def test_bench_pipe_command_is_registered():
-    from typer.testing import CliRunner
+def test_the_guest_executor_runs_a_plan(tmp_path):
+    tool = tmp_path / "fake-gen"
+    tool.write_text(
+        textwrap.dedent(
+            """\
+            #!/bin/sh
+            role=tx; [ "$1" = rx ] && role=rx
+            echo "progress on stderr" >&2
+            echo '{"role": "'$role'", "packets": 10, "pps": 5000000}'
+            """
+        )
+    )
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    plan = traffic.Plan(
+        bench="t",
+        setup=[["true"]],
+        scenarios=[
+            traffic.Scenario("pair", [str(tool), "tx"], [str(tool), "rx"]),
+            traffic.Scenario("alone", [str(tool), "tx"], None, measured="tx"),
+        ],
+        ratios={"pair/alone": ("pair", "alone")},
+        runs=2,
+        seconds=1,
+    )
+    (tmp_path / "plan.json").write_text(json.dumps(asdict(plan)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptnet.bench.traffic_guest", "plan.json", "raw.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "pair run 2/2: mpps=5.0000" in proc.stderr
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    out = traffic.result(plan, raw, {})
+    assert out["scenarios"]["pair"]["runs"] == [5.0, 5.0]
+    assert out["ratios"] == {"pair/alone": 1.0}
 
-    from ptnet.cli.bench import app
 
-    result = CliRunner().invoke(app, ["pipe", "--help"])
-    assert result.exit_code == 0
-    assert "--runs" in result.output and "--seconds" in result.output
-    assert CliRunner().invoke(app, ["pipe", "--runs", "2"]).exit_code != 0  # at least 3 runs
+def test_a_failing_setup_step_stops_the_guest(tmp_path):
+    plan = traffic.Plan(bench="t", setup=[["false"]], scenarios=[], ratios={})
+    (tmp_path / "plan.json").write_text(json.dumps(asdict(plan)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ptnet.bench.traffic_guest", "plan.json", "raw.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "setup step false failed" in proc.stderr
+
+
+def test_bench_pipe_command_is_registered(run_ptnet):
+    proc = run_ptnet("bench", "pipe", "--help")
+    assert proc.returncode == 0 and "--runs" in proc.stdout
+    bad = run_ptnet("bench", "pipe", "--runs", "2")
+    assert bad.returncode == 2 and "--runs" in bad.stderr

@@ -1,0 +1,161 @@
+"""Traffic benchmarks in the lab: a plan of scenarios, run in one boot, parsed on the host.
+
+A plan says what to set up in the guest (modules, veth pairs, ...) and which tool pairs to run.
+Each scenario runs `runs` times: the receiver starts, then the sender sends for `seconds`; the
+receiver stops once traffic has been idle for RX_IDLE_S. A scenario without a receiver measures
+the sender alone. ptnet.bench.traffic_guest executes the plan inside the guest and saves the
+tools' raw outputs; this module builds the plan, boots the lab and turns outputs into figures:
+the measured side's packet rate per run, medians, and ratios of medians.
+"""
+
+import json
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ptnet import host
+from ptnet.bench import harness
+from ptnet.errors import PtnetError
+from ptnet.lab.kernel import Kernel
+
+FRAME_LEN = 60
+RX_IDLE_S = 1.0  # a receiver stops after this long without packets
+TX_CPU, RX_CPU = 0, 1
+RAW_NAME = "raw.json"
+PLAN_NAME = "plan.json"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    tx: list[str]  # the sender's argv
+    rx: list[str] | None  # the receiver's argv, or None to measure the sender alone
+    measured: Literal["rx", "tx"] = "rx"
+
+
+@dataclass
+class Plan:
+    bench: str
+    scenarios: list[Scenario]
+    ratios: dict[str, tuple[str, str]]
+    setup: list[list[str]] = field(default_factory=list)  # run in order before the scenarios
+    runs: int = 3
+    seconds: float = 3.0
+    smp: int = 2
+
+
+def gen_pair(
+    tool: Path, tx_port: str, rx_port: str | None, seconds: float, extra: tuple[str, ...] = ()
+) -> tuple[list[str], list[str] | None]:
+    """Sender and receiver argv for pkt-gen-compatible tools, pinned to separate CPUs."""
+    tx = [str(tool), "-i", tx_port, "-f", "tx", "-l", str(FRAME_LEN), "--timeout", f"{seconds:g}"]
+    tx += [*extra, "-a", str(TX_CPU), "--json"]
+    if rx_port is None:
+        return tx, None
+    rx = [str(tool), "-i", rx_port, "-f", "rx", "--idle", f"{RX_IDLE_S:g}"]
+    rx += ["--timeout", f"{seconds + 20:g}", "-a", str(RX_CPU), "--json"]
+    return tx, rx
+
+
+def veth_setup(a: str, b: str) -> list[list[str]]:
+    return [
+        ["modprobe", "veth"],
+        ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+        ["ip", "link", "set", a, "up"],
+        ["ip", "link", "set", b, "up"],
+    ]
+
+
+def tool_report(stdout: str) -> dict[str, Any]:
+    """The JSON object a tool printed with --json (its last JSON line on stdout)."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    raise PtnetError(f"no --json report in the tool's output: {stdout[-300:]!r}")
+
+
+def run_mpps(run: dict[str, Any], side: Literal["rx", "tx"]) -> float:
+    """The figure of one run: the packet rate of `side`, in Mpps."""
+    if run.get("error"):
+        raise PtnetError(f"run failed in the guest: {run['error']}")
+    report = tool_report(run.get(side) or "")
+    if report.get("role") != side:
+        raise PtnetError(f"expected the {side} report, got role {report.get('role')!r}")
+    if not report.get("packets"):
+        detail = (run.get(f"{side}_err") or "").strip()[-300:]
+        raise PtnetError(f"the {side} side moved no packets; its stderr: {detail!r}")
+    return float(report["pps"]) / 1e6
+
+
+def scenarios_of(plan: Plan, raw: dict[str, Any]) -> dict[str, harness.Scenario]:
+    out: dict[str, harness.Scenario] = {}
+    for sc in plan.scenarios:
+        runs = raw.get(sc.name) or []
+        if not runs:
+            raise PtnetError(f"no runs of scenario {sc.name} in the guest's results")
+        s = harness.Scenario("mpps", [round(run_mpps(r, sc.measured), 4) for r in runs])
+        s.extra["measured"] = sc.measured
+        if sc.rx is not None:
+            s.extra["tx_mpps"] = [round(run_mpps(r, "tx"), 4) for r in runs]
+        out[sc.name] = s
+    return out
+
+
+def result(plan: Plan, raw: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    return harness.report(
+        plan.bench, scenarios_of(plan, raw), plan.ratios, env={**raw.get("env", {}), **env}
+    )
+
+
+def run(kernel: Kernel, plan: Plan, modules: list[Path]) -> dict[str, Any]:
+    """Boot the lab once with `modules` and execute `plan`; return the bench's JSON object."""
+    from ptnet.lab import runner
+
+    per_run = plan.seconds + RX_IDLE_S + 10
+    budget = 120 + len(plan.scenarios) * plan.runs * per_run
+    with tempfile.TemporaryDirectory(prefix=f"ptnet-bench-{plan.bench}-") as tmp:
+        plan_file, out = Path(tmp) / PLAN_NAME, Path(tmp) / RAW_NAME
+        plan_file.write_text(json.dumps(asdict(plan)))
+        spec = runner.LabSpec(
+            kernel=kernel,
+            command=[sys.executable, "-m", "ptnet.bench.traffic_guest", str(plan_file), str(out)],
+            modules=modules,
+            smp=plan.smp,
+            timeout=budget,
+            rw_dirs=[Path(tmp)],
+            cwd=Path(tmp),
+        )
+        # Everything the guest prints is progress: stdout stays free for the JSON.
+        lab = runner.run(spec, output=sys.stderr.buffer)
+        if lab.exit_code != 0 or not out.is_file():
+            raise PtnetError(
+                f"the {plan.bench} benchmark failed in the lab (exit code {lab.exit_code}); "
+                f"console: {lab.console_log}"
+            )
+        raw = json.loads(out.read_text())
+    cpus = raw.get("env", {}).get("guest_cpus")
+    if cpus is not None and cpus < plan.smp:
+        host.log(f"warning: the guest saw {cpus} CPU(s) of {plan.smp}")
+    env = {
+        "kernel": kernel.release,
+        "accel": lab.accel,
+        "smp": plan.smp,
+        "runs": plan.runs,
+        "seconds_per_run": plan.seconds,
+        "frame_len": FRAME_LEN,
+    }
+    return result(plan, raw, env)
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    scenarios = [Scenario(**s) for s in data.pop("scenarios")]
+    ratios = {k: (v[0], v[1]) for k, v in data.pop("ratios").items()}
+    return Plan(scenarios=scenarios, ratios=ratios, **data)
