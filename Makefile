@@ -17,8 +17,7 @@ setup:
 
 demo: setup
 	$(PTNET) doctor
-	$(PTNET) lab run --modules netmap -- sh -c \
-		'uname -r; ls -l /dev/netmap; grep ^netmap /proc/modules; rmmod netmap && echo "netmap.ko unloaded cleanly"'
+	$(PTNET) lab run --smp 2 --modules netmap -- sh scripts/demo-guest.sh
 
 lint:
 	$(PY) -m ruff check ptnet tests
