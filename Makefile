@@ -23,5 +23,7 @@ lint:
 	$(PY) -m ruff check ptnet tests
 	$(PY) -m ruff format --check ptnet tests
 
+# The whole suite on the default kernel (6.1), then the lab tests again on 6.12.
 test: setup lint
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests/lab --lab-kernel 6.12
