@@ -38,18 +38,51 @@ void netmap_port_fill_info(struct netmap_port *port,
 }
 
 /*
- * The hardware rings a registration binds, as [first, last) per direction.
- * Host rings are never bound: no port has usable ones yet, so the modes
- * that select them are refused, as are NR_REG_DEFAULT, the deprecated pipe
- * modes (the legacy API translates them into names) and unknown modes.
+ * The kernel rings a registration binds, as [first, last) per direction,
+ * indices into port->krings[t] (hardware rings, then host rings). The host
+ * rings can be bound only on ports that have them (port->host_rings);
+ * elsewhere the modes that select them are refused, as are
+ * NR_REG_DEFAULT, the deprecated pipe modes (the legacy API translates
+ * them into names) and unknown modes.
  */
-static int nm_ring_range(struct netmap_port *port,
-			 const struct nmreq_register *reg,
-			 u32 first[NM_NDIR], u32 last[NM_NDIR])
+static int nm_ring_range_host(struct netmap_port *port,
+			      const struct nmreq_register *reg,
+			      u32 first[NM_NDIR], u32 last[NM_NDIR])
+{
+	u32 id = reg->nr_ringid;
+	enum nm_txrx t;
+
+	if (!port->host_rings)
+		return -EINVAL;
+	for_each_dir(t) {
+		u32 hw = port->nrings[t], host = port->nhost[t];
+
+		switch (reg->nr_mode) {
+		case NR_REG_SW:
+			first[t] = hw;
+			last[t] = hw + host;
+			break;
+		case NR_REG_NIC_SW:
+			first[t] = 0;
+			last[t] = hw + host;
+			break;
+		default:	/* NR_REG_ONE_SW */
+			first[t] = id < host ? hw + id : 0;
+			last[t] = id < host ? hw + id + 1 : 0;
+			break;
+		}
+	}
+	return 0;
+}
+
+int netmap_ring_range(struct netmap_port *port,
+		      const struct nmreq_register *reg,
+		      u32 first[NM_NDIR], u32 last[NM_NDIR])
 {
 	u64 only = reg->nr_flags & (NR_TX_RINGS_ONLY | NR_RX_RINGS_ONLY);
 	u32 id = reg->nr_ringid;
 	enum nm_txrx t;
+	int err;
 
 	switch (reg->nr_mode) {
 	case NR_REG_ALL_NIC:
@@ -66,6 +99,13 @@ static int nm_ring_range(struct netmap_port *port,
 			first[t] = id < port->nrings[t] ? id : 0;
 			last[t] = id < port->nrings[t] ? id + 1 : 0;
 		}
+		break;
+	case NR_REG_SW:
+	case NR_REG_NIC_SW:
+	case NR_REG_ONE_SW:
+		err = nm_ring_range_host(port, reg, first, last);
+		if (err)
+			return err;
 		break;
 	default:
 		return -EINVAL;
@@ -214,7 +254,7 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
 	u32 i;
 	int err;
 
-	err = nm_ring_range(port, reg, priv->first, priv->last);
+	err = netmap_ring_range(port, reg, priv->first, priv->last);
 	if (err)
 		return err;
 	if (!port->ops->activate)
@@ -293,6 +333,7 @@ static void nm_unbind(struct netmap_priv *priv)
 	enum nm_txrx t;
 	u32 i;
 
+	netmap_csb_release(priv);
 	mutex_lock(&netmap_lock);
 	nm_extra_bufs_free(mem, priv->nifp);
 	nm_if_delete(priv);

@@ -7,8 +7,13 @@
 #ifndef NETMAP_COMPAT_H
 #define NETMAP_COMPAT_H
 
+#include <linux/eventfd.h>
 #include <linux/mm.h>
+#include <linux/netdevice.h>
 #include <linux/version.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#include <net/gso.h>
+#endif
 
 /* vma->vm_flags became read-only in 6.3; vm_flags_set() replaced |=. */
 static inline void nm_vma_set_flags(struct vm_area_struct *vma,
@@ -18,6 +23,37 @@ static inline void nm_vma_set_flags(struct vm_area_struct *vma,
 	vm_flags_set(vma, flags);
 #else
 	vma->vm_flags |= flags;
+#endif
+}
+
+/* eventfd_signal() lost its count argument in 6.8: add one to @ctx. */
+static inline void nm_eventfd_signal(struct eventfd_ctx *ctx)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	eventfd_signal(ctx);
+#else
+	eventfd_signal(ctx, 1);
+#endif
+}
+
+/*
+ * Software GSO of a frame; @tx_path tells whether it comes from the
+ * transmit path (CHECKSUM_PARTIAL) or was aggregated on receive. The
+ * declaration moved from <linux/netdevice.h> to <net/gso.h> in 6.5.
+ */
+static inline struct sk_buff *nm_skb_gso_segment(struct sk_buff *skb,
+						 bool tx_path)
+{
+	return __skb_gso_segment(skb, 0, tx_path);
+}
+
+/* NETIF_F_NETNS_LOCAL became the netns_local bit of the device in 6.12. */
+static inline void nm_netdev_set_netns_local(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	dev->netns_local = true;
+#else
+	dev->features |= NETIF_F_NETNS_LOCAL;
 #endif
 }
 

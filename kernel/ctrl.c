@@ -28,7 +28,8 @@
  *
  * No lock is held while user memory is accessed; the requests take
  * netmap_lock themselves (REGISTER also runs under priv->lock, taken by
- * the caller).
+ * the caller). SYNC_KLOOP_START drops priv->lock while its loop runs
+ * (kloop.c), so that SYNC_KLOOP_STOP can reach the descriptor.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -206,10 +207,92 @@ static int nm_ctrl_pools_info(struct netmap_priv *priv,
 	return 0;
 }
 
-/* VALE, sync-kloop and CSB requests arrive with later issues. */
-static int nm_ctrl_later(struct netmap_priv *priv, struct netmap_ctrl_req *req)
+/* VALE requests: vale_ctrl.c and vale.c. */
+static int nm_ctrl_vale_attach(struct netmap_priv *priv,
+			       struct netmap_ctrl_req *req)
 {
-	return -EOPNOTSUPP;
+	return netmap_vale_attach(req->hdr.nr_name, req->body);
+}
+
+static int nm_ctrl_vale_detach(struct netmap_priv *priv,
+			       struct netmap_ctrl_req *req)
+{
+	return netmap_vale_detach(req->hdr.nr_name, req->body);
+}
+
+/* The name found goes back in the header (see nm_ctrl_type.hdr_out). */
+static int nm_ctrl_vale_list(struct netmap_priv *priv,
+			     struct netmap_ctrl_req *req)
+{
+	struct nmreq_vale_list *l = req->body;
+
+	return netmap_vale_list(req->hdr.nr_name, &l->nr_bridge_idx,
+				&l->nr_port_idx);
+}
+
+static int nm_ctrl_vale_newif(struct netmap_priv *priv,
+			      struct netmap_ctrl_req *req)
+{
+	return netmap_vale_newif(req->hdr.nr_name, req->body);
+}
+
+static int nm_ctrl_vale_delif(struct netmap_priv *priv,
+			      struct netmap_ctrl_req *req)
+{
+	return netmap_vale_delif(req->hdr.nr_name);
+}
+
+static int nm_ctrl_vale_poll_on(struct netmap_priv *priv,
+				struct netmap_ctrl_req *req)
+{
+	return netmap_vale_polling(req->hdr.nr_name, true, req->body);
+}
+
+static int nm_ctrl_vale_poll_off(struct netmap_priv *priv,
+				 struct netmap_ctrl_req *req)
+{
+	return netmap_vale_polling(req->hdr.nr_name, false, NULL);
+}
+
+/*
+ * The option of @type if the request has one, now marked handled with
+ * status 0 (the handler sets an errno there when the option is bad);
+ * NULL otherwise.
+ */
+static struct nmreq_option *nm_opt_take(struct netmap_ctrl_req *req,
+					u32 type)
+{
+	struct nm_opt *opt = req->by_type[type];
+
+	if (!opt)
+		return NULL;
+	opt->handled = true;
+	opt->kopt->nro_status = 0;
+	return opt->kopt;
+}
+
+/* CSB mode and the sync kloop: csb.c and kloop.c. */
+static int nm_ctrl_csb_enable(struct netmap_priv *priv,
+			      struct netmap_ctrl_req *req)
+{
+	return netmap_csb_enable(priv, nm_opt_take(req, NETMAP_REQ_OPT_CSB));
+}
+
+/* Runs until the loop ends, with priv->lock dropped meanwhile. */
+static int nm_ctrl_kloop_start(struct netmap_priv *priv,
+			       struct netmap_ctrl_req *req)
+{
+	struct nmreq_option *efds, *mode;
+
+	efds = nm_opt_take(req, NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS);
+	mode = nm_opt_take(req, NETMAP_REQ_OPT_SYNC_KLOOP_MODE);
+	return netmap_kloop_start(priv, req->body, efds, mode);
+}
+
+static int nm_ctrl_kloop_stop(struct netmap_priv *priv,
+			      struct netmap_ctrl_req *req)
+{
+	return netmap_kloop_stop(priv, req->hdr.nr_name);
 }
 
 /**
@@ -220,12 +303,15 @@ static int nm_ctrl_later(struct netmap_priv *priv, struct netmap_ctrl_req *req)
  * @finish: for requests with lasting effects: called after a successful
  *	@handle once the results were written back (error 0) or could not
  *	be (-EFAULT), to commit or undo
+ * @hdr_out: the request answers in the header too (nr_name), which is
+ *	then copied back with the body
  */
 struct nm_ctrl_type {
 	size_t body_size;
 	u32 options;
 	int (*handle)(struct netmap_priv *priv, struct netmap_ctrl_req *req);
 	void (*finish)(struct netmap_priv *priv, int err);
+	bool hdr_out;
 };
 
 static const struct nm_ctrl_type nm_ctrl_types[] = {
@@ -235,27 +321,31 @@ static const struct nm_ctrl_type nm_ctrl_types[] = {
 	[NETMAP_REQ_PORT_INFO_GET] = {
 		sizeof(struct nmreq_register), 0, nm_ctrl_port_info },
 	[NETMAP_REQ_VALE_ATTACH] = {
-		sizeof(struct nmreq_vale_attach), 0, nm_ctrl_later },
+		sizeof(struct nmreq_vale_attach), 0, nm_ctrl_vale_attach },
 	[NETMAP_REQ_VALE_DETACH] = {
-		sizeof(struct nmreq_vale_detach), 0, nm_ctrl_later },
+		sizeof(struct nmreq_vale_detach), 0, nm_ctrl_vale_detach },
 	[NETMAP_REQ_VALE_LIST] = {
-		sizeof(struct nmreq_vale_list), 0, nm_ctrl_later },
+		sizeof(struct nmreq_vale_list), 0, nm_ctrl_vale_list,
+		.hdr_out = true },
 	[NETMAP_REQ_PORT_HDR_SET] = {
 		sizeof(struct nmreq_port_hdr), 0, nm_ctrl_hdr_set },
 	[NETMAP_REQ_PORT_HDR_GET] = {
 		sizeof(struct nmreq_port_hdr), 0, nm_ctrl_hdr_get },
 	[NETMAP_REQ_VALE_NEWIF] = {
-		sizeof(struct nmreq_vale_newif), 0, nm_ctrl_later },
-	[NETMAP_REQ_VALE_DELIF] = { 0, 0, nm_ctrl_later },
+		sizeof(struct nmreq_vale_newif), 0, nm_ctrl_vale_newif },
+	[NETMAP_REQ_VALE_DELIF] = { 0, 0, nm_ctrl_vale_delif },
 	[NETMAP_REQ_VALE_POLLING_ENABLE] = {
-		sizeof(struct nmreq_vale_polling), 0, nm_ctrl_later },
-	[NETMAP_REQ_VALE_POLLING_DISABLE] = { 0, 0, nm_ctrl_later },
+		sizeof(struct nmreq_vale_polling), 0, nm_ctrl_vale_poll_on },
+	[NETMAP_REQ_VALE_POLLING_DISABLE] = { 0, 0, nm_ctrl_vale_poll_off },
 	[NETMAP_REQ_POOLS_INFO_GET] = {
 		sizeof(struct nmreq_pools_info), 0, nm_ctrl_pools_info },
 	[NETMAP_REQ_SYNC_KLOOP_START] = {
-		sizeof(struct nmreq_sync_kloop_start), 0, nm_ctrl_later },
-	[NETMAP_REQ_SYNC_KLOOP_STOP] = { 0, 0, nm_ctrl_later },
-	[NETMAP_REQ_CSB_ENABLE] = { 0, 0, nm_ctrl_later },
+		sizeof(struct nmreq_sync_kloop_start),
+		BIT(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS) |
+		BIT(NETMAP_REQ_OPT_SYNC_KLOOP_MODE), nm_ctrl_kloop_start },
+	[NETMAP_REQ_SYNC_KLOOP_STOP] = { 0, 0, nm_ctrl_kloop_stop },
+	[NETMAP_REQ_CSB_ENABLE] = {
+		0, BIT(NETMAP_REQ_OPT_CSB), nm_ctrl_csb_enable },
 };
 
 /* ---------------------------------------------------------------------- */
@@ -409,6 +499,9 @@ long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg)
 	if (!err && req->body &&
 	    copy_to_user(u64_to_user_ptr(req->hdr.nr_body), req->body,
 			 req->body_size))
+		err = -EFAULT;
+	if (!err && type->hdr_out &&
+	    copy_to_user(arg, &req->hdr, sizeof(req->hdr)))
 		err = -EFAULT;
 	werr = nm_opts_write(req);
 	if (!err)

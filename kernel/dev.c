@@ -102,6 +102,13 @@ static __poll_t netmap_poll(struct file *file, poll_table *wait)
 	return netmap_priv_poll(file->private_data, file, wait);
 }
 
+/* Every close(): one by the process running a kloop ends it (kloop.c). */
+static int netmap_flush(struct file *file, fl_owner_t id)
+{
+	netmap_kloop_flush(file->private_data, id);
+	return 0;
+}
+
 static const struct file_operations netmap_fops = {
 	.owner = THIS_MODULE,
 	.open = netmap_open,
@@ -110,6 +117,7 @@ static const struct file_operations netmap_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = netmap_mmap,
 	.poll = netmap_poll,
+	.flush = netmap_flush,
 };
 
 static struct miscdevice netmap_miscdev = {

@@ -21,7 +21,8 @@
  * NIOCREGIF's nr_cmd selects other requests: NETMAP_BDG_VNET_HDR sets the
  * virtio-net header length to nr_arg1 (PORT_HDR_SET; stock QEMU sends it
  * on its bound descriptor), NETMAP_VNET_HDR_GET reads it into nr_arg1. The
- * VALE commands arrive with a later issue.
+ * VALE commands (attach, detach, list, newif, delif, polling) go to
+ * netmap_vale_legacy(), also for NETMAP_BDG_LIST on NIOCGINFO.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -90,7 +91,7 @@ static int nm_legacy_info(struct nmreq *nmr)
 	int err;
 
 	if (nmr->nr_cmd == NETMAP_BDG_LIST)
-		return -EOPNOTSUPP;	/* VALE: a later issue */
+		return netmap_vale_legacy(nmr);
 	nm_legacy_to_register(nmr, name, &reg);
 	err = netmap_req_port_info(name, &reg);
 	if (!err)
@@ -128,7 +129,7 @@ static int nm_legacy_regif(struct netmap_priv *priv, struct nmreq *nmr)
 	case NETMAP_BDG_DELIF:
 	case NETMAP_BDG_POLLING_ON:
 	case NETMAP_BDG_POLLING_OFF:
-		return -EOPNOTSUPP;	/* VALE: a later issue */
+		return netmap_vale_legacy(nmr);	/* vale_ctrl.c */
 	default:
 		return -EINVAL;
 	}

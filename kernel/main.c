@@ -16,9 +16,15 @@ static int __init netmap_init(void)
 	err = netmap_mem_init();
 	if (err)
 		return err;
+	err = netmap_generic_init();
+	if (err) {
+		netmap_mem_exit();
+		return err;
+	}
 	err = netmap_dev_init();
 	if (err) {
 		pr_err("cannot register /dev/netmap: %d\n", err);
+		netmap_generic_exit();
 		netmap_mem_exit();
 		return err;
 	}
@@ -29,6 +35,8 @@ static int __init netmap_init(void)
 static void __exit netmap_exit(void)
 {
 	netmap_dev_exit();
+	netmap_vale_exit();
+	netmap_generic_exit();
 	netmap_port_exit();
 	netmap_mem_exit();
 	pr_info("unloaded\n");

@@ -155,14 +155,15 @@ static void nm_sparse_fini(struct netmap_mem *mem)
  * kernel (under mem->lock) and the fault handler (under mmap_lock only)
  * may race to provide the same page; one of them wins.
  */
-static struct page *nm_sparse_page(struct nm_sparse *sp, unsigned long i)
+static struct page *nm_sparse_page_gfp(struct nm_sparse *sp, unsigned long i,
+				       gfp_t gfp)
 {
 	struct page *page = READ_ONCE(sp->pages[i]);
 	struct page *old;
 
 	if (page)
 		return page;
-	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	page = alloc_page(gfp | __GFP_ZERO);
 	if (!page)
 		return NULL;
 	old = cmpxchg(&sp->pages[i], NULL, page);
@@ -171,6 +172,22 @@ static struct page *nm_sparse_page(struct nm_sparse *sp, unsigned long i)
 		return old;
 	}
 	return page;
+}
+
+static struct page *nm_sparse_page(struct nm_sparse *sp, unsigned long i)
+{
+	return nm_sparse_page_gfp(sp, i, GFP_KERNEL);
+}
+
+/* For the data path: any context, no lock. */
+static struct page *nm_sparse_page_any(struct netmap_mem *mem,
+				       unsigned long pgoff, gfp_t gfp)
+{
+	struct nm_sparse *sp = mem->backing_data;
+
+	if (pgoff >= sp->npages)
+		return NULL;
+	return nm_sparse_page_gfp(sp, pgoff, gfp);
 }
 
 /* Objects inside one page are reached directly, larger ones vmapped. */
@@ -228,6 +245,7 @@ static const struct netmap_mem_backing nm_sparse_backing = {
 	.unmap = nm_sparse_unmap,
 	.mmap = nm_sparse_mmap,
 	.fault = nm_sparse_fault,
+	.page = nm_sparse_page_any,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -534,6 +552,78 @@ u32 *netmap_buf_link_locked(struct netmap_mem *mem, u32 idx)
 	lockdep_assert_held(&mem->lock);
 	return mem->backing->map(mem, netmap_obj_offset(mem, NM_POOL_BUF, idx),
 				 sizeof(u32));
+}
+
+/**
+ * netmap_buf_chunk() - a kernel address inside a buffer, from any context
+ * @mem: the region; the caller holds a reference
+ * @idx: a valid buffer index
+ * @off: a byte offset inside the buffer
+ * @len: in: the bytes wanted from @off; out: how many of them are
+ *	contiguous at the result (never more than asked)
+ *
+ * For the data path (syncs under a ring's spinlock, softirq): takes no
+ * lock and provides a missing page with GFP_ATOMIC. The address stays
+ * valid while the region lives.
+ *
+ * Return: the address, or NULL when memory is short.
+ */
+void *netmap_buf_chunk(struct netmap_mem *mem, u32 idx, u32 off, u32 *len)
+{
+	u64 ofs = netmap_obj_offset(mem, NM_POOL_BUF, idx) + off;
+	u32 room = PAGE_SIZE - offset_in_page(ofs);
+	struct page *page;
+
+	page = mem->backing->page(mem, ofs >> PAGE_SHIFT, GFP_ATOMIC);
+	if (!page)
+		return NULL;
+	*len = min(*len, room);
+	return page_address(page) + offset_in_page(ofs);
+}
+
+/**
+ * netmap_buf_read() - copy bytes out of a buffer, from any context
+ * @mem: the region
+ * @idx: a valid buffer index
+ * @off: offset in the buffer
+ * @dst: where to
+ * @len: bytes; @off + @len must not pass the buffer size
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int netmap_buf_read(struct netmap_mem *mem, u32 idx, u32 off, void *dst,
+		    u32 len)
+{
+	while (len) {
+		u32 n = len;
+		void *src = netmap_buf_chunk(mem, idx, off, &n);
+
+		if (!src)
+			return -ENOMEM;
+		memcpy(dst, src, n);
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The other way: see netmap_buf_read(). */
+int netmap_buf_write(struct netmap_mem *mem, u32 idx, u32 off,
+		     const void *src, u32 len)
+{
+	while (len) {
+		u32 n = len;
+		void *dst = netmap_buf_chunk(mem, idx, off, &n);
+
+		if (!dst)
+			return -ENOMEM;
+		memcpy(dst, src, n);
+		src += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
 
 u32 netmap_obj_free_count_locked(const struct netmap_mem *mem,

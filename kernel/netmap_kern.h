@@ -21,6 +21,9 @@
  *
  *   priv->lock          (dev.c)   control requests of one descriptor
  *   netmap_lock         (port.c)  registry, port refs, bindings, ring memory
+ *   rtnl_lock           (Linux)   NIC ports (generic.c) hook and unhook
+ *                                 netdevs with it; never take netmap_lock
+ *                                 while holding it
  *   mem->lock           (mem.c)   the pools of one region
  *   netmap_mem_table    (mem.c)   region ids; final put of a region
  *   kring->lock         (ring.c)  the sync state of one ring (spinlock)
@@ -109,6 +112,9 @@ struct vm_fault;
  * @mmap: prepare a new user mapping (flags, or map it all at once)
  * @fault: provide the page at vmf->pgoff of a user mapping; NULL when
  *	@mmap maps everything
+ * @page: the page at @pgoff of the region for kernel access from any
+ *	context, without a lock, provided with @gfp if missing; NULL when
+ *	it cannot be had. The data path reaches buffers through it.
  *
  * Today every region is sparse kernel memory (mem.c). The abstraction
  * leaves room for a region that lives in a guest PCI BAR, or for one that
@@ -121,6 +127,8 @@ struct netmap_mem_backing {
 	void (*unmap)(struct netmap_mem *mem, void *addr);
 	int (*mmap)(struct netmap_mem *mem, struct vm_area_struct *vma);
 	vm_fault_t (*fault)(struct netmap_mem *mem, struct vm_fault *vmf);
+	struct page *(*page)(struct netmap_mem *mem, unsigned long pgoff,
+			     gfp_t gfp);
 };
 
 /**
@@ -174,6 +182,13 @@ void *netmap_obj_map_locked(struct netmap_mem *mem, enum nm_pool_id p,
 void netmap_obj_unmap_locked(struct netmap_mem *mem, void *addr);
 u32 *netmap_buf_link_locked(struct netmap_mem *mem, u32 idx);
 
+/* Buffer bytes from the data path: any context, no lock. */
+void *netmap_buf_chunk(struct netmap_mem *mem, u32 idx, u32 off, u32 *len);
+int netmap_buf_read(struct netmap_mem *mem, u32 idx, u32 off, void *dst,
+		    u32 len);
+int netmap_buf_write(struct netmap_mem *mem, u32 idx, u32 off,
+		     const void *src, u32 len);
+
 static inline u64 netmap_obj_offset(const struct netmap_mem *mem,
 				    enum nm_pool_id p, u32 idx)
 {
@@ -195,6 +210,7 @@ static inline bool netmap_buf_idx_ok(const struct netmap_mem *mem, u32 idx)
 /* ---------------------------------------------------------------------- */
 
 struct netmap_port;
+struct netmap_mon_kring;
 
 /**
  * struct netmap_kring - the kernel side of one netmap ring
@@ -217,9 +233,15 @@ struct netmap_port;
  * @peer_tail: pipe rx rings: where the peer's txsync stopped filling;
  *	written by the peer under the peer's lock (release/acquire)
  * @peer: pipes: the ring at the other end (tx <-> rx)
+ * @host: a host ring (index @ring_id >= port->nrings[@tx])
+ * @mon: monitors watching this ring (monitor.c); changed under
+ *	netmap_lock and @lock, read under @lock
  * @wq: pollers of this ring
  * @users: bindings that include this ring (netmap_lock)
  * @exclusive: bound with NR_EXCLUSIVE (netmap_lock)
+ * @csb: the ring's pointers travel through a CSB (csb.c): only the
+ *	binding's kloop syncs it, the ioctl and poll syncs get -EBUSY
+ *	(changed under @lock)
  */
 struct netmap_kring {
 	struct netmap_ring *ring;
@@ -241,10 +263,13 @@ struct netmap_kring {
 	u32 peer_tail;
 
 	struct netmap_kring *peer;
+	bool host;
+	struct netmap_mon_kring *mon;
 	wait_queue_head_t wq;
 
 	unsigned int users;
 	bool exclusive;
+	bool csb;
 };
 
 /*
@@ -295,6 +320,8 @@ int netmap_port_rings_create(struct netmap_port *port);
 void netmap_port_rings_delete(struct netmap_port *port);
 void netmap_kring_user_reset(struct netmap_kring *kring);
 int netmap_kring_sync(struct netmap_kring *kring);
+int netmap_kring_sync_ptrs(struct netmap_kring *kring, u32 head, u32 cur,
+			   u32 *hwcur, u32 *hwtail);
 
 /* ---------------------------------------------------------------------- */
 /* port.c: ports and their registry                                        */
@@ -311,6 +338,9 @@ int netmap_kring_sync(struct netmap_kring *kring);
  * @hdr_get: the virtio-net header length; NULL: 0.
  * @dtor: the last reference is gone (usually: free the port, after
  *	netmap_port_fini()).
+ * @irqsafe_sync: the syncs may also run with IRQs disabled (they never
+ *	enable BHs nor take locks that IRQ handlers take); lets a kloop's
+ *	DIRECT modes sync inside an eventfd wake-up (kloop.c).
  *
  * All but the syncs run with netmap_lock held.
  */
@@ -322,6 +352,7 @@ struct netmap_port_ops {
 	int (*hdr_set)(struct netmap_port *port, u32 len);
 	u32 (*hdr_get)(struct netmap_port *port);
 	void (*dtor)(struct netmap_port *port);
+	bool irqsafe_sync;
 };
 
 /**
@@ -333,7 +364,10 @@ struct netmap_port_ops {
  * @refs: lookups and bindings that hold the port (netmap_lock)
  * @users: bindings (netmap_lock); rings exist while it is non-zero
  * @nrings: hardware rings per direction
- * @nhost: host rings reported in netmap_if per direction (never bound)
+ * @nhost: host rings reported in netmap_if per direction
+ * @host_rings: the host rings exist (krings[t][nrings[t] + i]) and can be
+ *	bound with NR_REG_SW, NR_REG_NIC_SW and NR_REG_ONE_SW; otherwise
+ *	they are only reported (pipes)
  * @nslots: slots per ring, per direction
  * @krings: the rings, @nrings[t] of each direction
  * @node: entry in the registry of named ports, when listed
@@ -347,6 +381,7 @@ struct netmap_port {
 	unsigned int users;
 	u32 nrings[NM_NDIR];
 	u32 nhost[NM_NDIR];
+	bool host_rings;
 	u32 nslots[NM_NDIR];
 	struct netmap_kring *krings[NM_NDIR];
 	struct list_head node;
@@ -354,6 +389,13 @@ struct netmap_port {
 };
 
 extern struct mutex netmap_lock;
+
+/* Kernel rings of a direction: the hardware ones, then the host ones. */
+static inline u32 netmap_port_nkrings(const struct netmap_port *port,
+				      enum nm_txrx t)
+{
+	return port->nrings[t] + (port->host_rings ? port->nhost[t] : 0);
+}
 
 void netmap_port_init(struct netmap_port *port,
 		      const struct netmap_port_ops *ops);
@@ -380,6 +422,30 @@ int netmap_null_get(const char *name, const struct nmreq_register *reg,
 int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp);
 
+/* generic.c: NIC and host-stack ports on any netdev */
+int netmap_generic_lookup(const char *name, const struct nmreq_register *reg,
+			  struct netmap_port **portp);
+int netmap_generic_init(void);
+void netmap_generic_exit(void);
+
+/* monitor.c: monitor ports */
+int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
+			  struct netmap_port **portp);
+
+/* vale*.c: VALE switches (vale.h has the overview) */
+struct nmreq;
+int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp);
+int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req);
+int netmap_vale_delif(const char *name);
+int netmap_vale_attach(const char *name, struct nmreq_vale_attach *req);
+int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req);
+int netmap_vale_list(char *name, u16 *bridge, u32 *port);
+int netmap_vale_polling(const char *name, bool on,
+			const struct nmreq_vale_polling *req);
+int netmap_vale_legacy(struct nmreq *nmr);
+void netmap_vale_exit(void);
+
 /* ---------------------------------------------------------------------- */
 /* bind.c: what a descriptor holds                                         */
 /* ---------------------------------------------------------------------- */
@@ -400,6 +466,10 @@ int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
  * @first: first bound ring per direction
  * @last: one past the last bound ring per direction
  * @flags: the NR_* flags of the registration
+ * @csb: the CSB the bound rings are driven through, or NULL (csb.c;
+ *	priv->lock)
+ * @kloop: the kloop running on this descriptor, or NULL (kloop.c;
+ *	priv->lock)
  */
 struct netmap_priv {
 	struct mutex lock;
@@ -412,6 +482,8 @@ struct netmap_priv {
 	u32 first[NM_NDIR];
 	u32 last[NM_NDIR];
 	u64 flags;
+	struct netmap_csb *csb;
+	struct netmap_kloop *kloop;
 };
 
 static inline struct netmap_port *netmap_priv_port(struct netmap_priv *priv)
@@ -419,6 +491,9 @@ static inline struct netmap_port *netmap_priv_port(struct netmap_priv *priv)
 	return smp_load_acquire(&priv->port);
 }
 
+int netmap_ring_range(struct netmap_port *port,
+		      const struct nmreq_register *reg,
+		      u32 first[NM_NDIR], u32 last[NM_NDIR]);
 int netmap_register(struct netmap_priv *priv, const char *name,
 		    struct nmreq_register *reg);
 void netmap_register_finish(struct netmap_priv *priv, int err);
@@ -428,6 +503,19 @@ void netmap_port_fill_info(struct netmap_port *port,
 int netmap_priv_sync(struct netmap_priv *priv, enum nm_txrx t);
 __poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
 			  poll_table *wait);
+
+/* ---------------------------------------------------------------------- */
+/* csb.c and kloop.c: the passthrough host side                            */
+/* ---------------------------------------------------------------------- */
+
+int netmap_csb_enable(struct netmap_priv *priv, struct nmreq_option *opt);
+void netmap_csb_release(struct netmap_priv *priv);
+int netmap_kloop_start(struct netmap_priv *priv,
+		       const struct nmreq_sync_kloop_start *req,
+		       struct nmreq_option *eventfds,
+		       struct nmreq_option *mode);
+int netmap_kloop_stop(struct netmap_priv *priv, const char *name);
+void netmap_kloop_flush(struct netmap_priv *priv, fl_owner_t owner);
 
 /* ---------------------------------------------------------------------- */
 /* ctrl.c and legacy.c: control requests                                   */
@@ -457,5 +545,8 @@ extern atomic_t netmap_mem_count;	/* live regions */
 extern atomic_t netmap_if_in_use;	/* netmap_if objects, all regions */
 extern atomic_t netmap_ring_in_use;	/* ring objects, all regions */
 extern atomic_t netmap_buf_in_use;	/* buffers, reserved ones excluded */
+extern atomic_t netmap_csb_count;	/* enabled CSBs (pinned user pages) */
+extern atomic_t netmap_kloop_count;	/* running kloops */
+extern atomic_t netmap_kloop_errors;	/* bad CSB entries seen (not a leak) */
 
 #endif /* NETMAP_KERN_H */

@@ -185,6 +185,7 @@ static const struct netmap_port_ops nm_pipe_ops = {
 	.txsync = nm_pipe_txsync,
 	.rxsync = nm_pipe_rxsync,
 	.dtor = nm_pipe_end_dtor,
+	.irqsafe_sync = true,
 };
 
 static struct netmap_port *nm_pipe_end_get(struct netmap_pipe *pipe,
@@ -333,6 +334,25 @@ static int nm_pipe_parent_get(const char *name,
 	return 0;
 }
 
+/*
+ * A VALE port as the parent ("valeS:P{N"): the port itself, created if
+ * needed (vale.c); the pipe's reference keeps it.
+ */
+static int nm_pipe_vale_parent_get(const char *name,
+				   const struct nmreq_register *reg,
+				   struct netmap_port **parentp)
+{
+	u16 mem_id = reg ? reg->nr_mem_id : 0;
+	int err;
+
+	err = netmap_vale_lookup(name, NULL, parentp);
+	if (!err && mem_id && mem_id != (*parentp)->mem->id) {
+		netmap_port_put(*parentp);
+		err = -EINVAL;
+	}
+	return err;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Lookup                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -364,8 +384,8 @@ static int nm_pipe_parse_id(const char *s, u32 *id)
  * Creates the pipe, and the parent X, when they do not exist.
  * netmap_lock held.
  *
- * Return: 0, -EINVAL for a malformed name, -EOPNOTSUPP for a VALE parent
- * (a later issue), -ENOMEM.
+ * Return: 0, -EINVAL for a malformed name, -ENOMEM, or the error of the
+ * VALE lookup of a parent "valeS:P".
  */
 int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
@@ -388,11 +408,11 @@ int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
 	if (err)
 		return err;
 	if (netmap_is_vale_name(pname))
-		return -EOPNOTSUPP;
-	if (!netmap_port_name_ok(pname))
+		err = nm_pipe_vale_parent_get(pname, reg, &parent);
+	else if (!netmap_port_name_ok(pname))
 		return -EINVAL;
-
-	err = nm_pipe_parent_get(pname, reg, &parent);
+	else
+		err = nm_pipe_parent_get(pname, reg, &parent);
 	if (err)
 		return err;
 	list_for_each_entry(pipe, &parent->pipes, node) {

@@ -5,9 +5,10 @@
  *
  * A name resolves, in this order, to: a null port (when the request's mode
  * is NR_REG_NULL), a monitor (a later issue), a pipe end ("X{N" or "X}N"),
- * a VALE port ("valeS:P", a later issue), or a port in the registry. A
- * plain name that is not registered is an unknown interface: -ENXIO. (A
- * later issue resolves it to a netdev through an emulated adapter.)
+ * a VALE port ("valeS:P", vale.c), or a port in the registry. A
+ * plain name that is not registered names a netdev of the caller's network
+ * namespace, bound through the emulated adapter (generic.c); an unknown
+ * one is -ENXIO.
  *
  * Locking: netmap_lock is the global mutex of the netmap core. It
  * protects the registry, every port's refs and users, the bindings of
@@ -65,15 +66,19 @@ int netmap_port_krings_alloc(struct netmap_port *port)
 	u32 i;
 
 	for_each_dir(t) {
-		port->krings[t] = kcalloc(port->nrings[t],
-					  sizeof(*port->krings[t]), GFP_KERNEL);
-		if (!port->krings[t] && port->nrings[t]) {
+		u32 n = netmap_port_nkrings(port, t);
+
+		port->krings[t] = kcalloc(n, sizeof(*port->krings[t]),
+					  GFP_KERNEL);
+		if (!port->krings[t] && n) {
 			netmap_port_krings_free(port);
 			return -ENOMEM;
 		}
-		for (i = 0; i < port->nrings[t]; i++)
+		for (i = 0; i < n; i++) {
 			netmap_kring_init(&port->krings[t][i], port, t, i,
 					  port->nslots[t]);
+			port->krings[t][i].host = i >= port->nrings[t];
+		}
 	}
 	return 0;
 }
@@ -208,16 +213,16 @@ int netmap_port_lookup(const char *name, const struct nmreq_register *reg,
 		return netmap_null_get(name, reg, portp);
 	if (reg && (reg->nr_flags &
 		    (NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)))
-		return -EOPNOTSUPP;
+		return netmap_monitor_lookup(name, reg, portp);
 	if (strpbrk(name, "{}"))
 		return netmap_pipe_lookup(name, reg, portp);
 	if (netmap_is_vale_name(name))
-		return -EOPNOTSUPP;
+		return netmap_vale_lookup(name, reg, portp);
 	if (!netmap_port_name_ok(name))
 		return -EINVAL;
 	port = netmap_port_find(name);
 	if (!port)
-		return -ENXIO;
+		return netmap_generic_lookup(name, reg, portp);
 	*portp = port;
 	return 0;
 }

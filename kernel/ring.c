@@ -139,8 +139,8 @@ int netmap_port_rings_create(struct netmap_port *port)
 	for_each_dir(t) {
 		if (port->nslots[t] > netmap_mem_max_slots(mem))
 			return -EINVAL;
-		nrings += port->nrings[t];
-		nbufs += port->nrings[t] * port->nslots[t];
+		nrings += netmap_port_nkrings(port, t);
+		nbufs += netmap_port_nkrings(port, t) * port->nslots[t];
 	}
 	netmap_mem_lock(mem);
 	if (netmap_obj_free_count_locked(mem, NM_POOL_RING) < nrings ||
@@ -149,7 +149,7 @@ int netmap_port_rings_create(struct netmap_port *port)
 		goto out;
 	}
 	for_each_dir(t) {
-		for (i = 0; i < port->nrings[t]; i++) {
+		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
 			err = nm_ring_create_locked(mem, &port->krings[t][i]);
 			if (err)
 				goto undo;
@@ -158,7 +158,7 @@ int netmap_port_rings_create(struct netmap_port *port)
 	goto out;
 undo:
 	for_each_dir(t) {
-		for (i = 0; i < port->nrings[t]; i++) {
+		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
 			struct netmap_kring *kring = &port->krings[t][i];
 
 			if (kring->ring)
@@ -187,7 +187,7 @@ void netmap_port_rings_delete(struct netmap_port *port)
 	lockdep_assert_held(&netmap_lock);
 	netmap_mem_lock(mem);
 	for_each_dir(t) {
-		for (i = 0; i < port->nrings[t]; i++) {
+		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
 			struct netmap_kring *kring = &port->krings[t][i];
 
 			if (kring->ring)
@@ -255,30 +255,39 @@ static bool nm_slots_ok(struct netmap_kring *kring, u32 head)
 }
 
 /*
- * Read and check head and cur. Both must lie in [rhead, rtail], the range
- * userspace owned after the previous sync (cyclically), with cur not
- * before head. kring->lock held.
+ * Check head and cur, as read once by the caller. Both must lie in
+ * [rhead, rtail], the range userspace owned after the previous sync
+ * (cyclically), with cur not before head. Returns -ERANGE for bad
+ * pointers, -EINVAL for bad slots. kring->lock held.
  */
-static int nm_sync_prologue(struct netmap_kring *kring)
+static int nm_sync_check(struct netmap_kring *kring, u32 head, u32 cur)
 {
-	struct netmap_ring *ring = kring->ring;
 	u32 n = kring->num_slots;
-	u32 head = READ_ONCE(ring->head);
-	u32 cur = READ_ONCE(ring->cur);
 
 	if (unlikely(head >= n || cur >= n))
-		goto bad;
+		return -ERANGE;
 	if (unlikely(nm_dist(kring->rhead, head, n) >
 		     nm_dist(kring->rhead, kring->rtail, n)))
-		goto bad;
+		return -ERANGE;
 	if (unlikely(nm_dist(head, cur, n) > nm_dist(head, kring->rtail, n)))
-		goto bad;
+		return -ERANGE;
 	if (unlikely(!nm_slots_ok(kring, head)))
 		return -EINVAL;
 	kring->rhead = head;
 	kring->rcur = cur;
 	return 0;
-bad:
+}
+
+/* Read head and cur from the shared ring and check them. kring->lock held. */
+static int nm_sync_prologue(struct netmap_kring *kring)
+{
+	struct netmap_ring *ring = kring->ring;
+	u32 head = READ_ONCE(ring->head);
+	u32 cur = READ_ONCE(ring->cur);
+	int err = nm_sync_check(kring, head, cur);
+
+	if (likely(err != -ERANGE))
+		return err;
 	pr_info_ratelimited("%s: %s ring %u: bad pointers head %u cur %u (hwcur %u tail %u)\n",
 			    kring->port->name,
 			    kring->tx == NM_TX ? "tx" : "rx", kring->ring_id,
@@ -306,13 +315,19 @@ static void nm_sync_epilogue(struct netmap_kring *kring)
  * @kring: a bound ring
  *
  * Return: 0, or -EINVAL after a reinit when userspace left the ring in a
- * bad state, or the port's error.
+ * bad state, -EBUSY when the ring is driven from a CSB (kloop.c), or the
+ * port's error.
  */
 int netmap_kring_sync(struct netmap_kring *kring)
 {
 	int err;
 
 	spin_lock(&kring->lock);
+	if (unlikely(kring->csb)) {
+		/* A kloop drives the ring; the shared header is not ours. */
+		spin_unlock(&kring->lock);
+		return -EBUSY;
+	}
 	err = nm_sync_prologue(kring);
 	if (likely(!err))
 		err = kring->nm_sync(kring);
@@ -320,6 +335,45 @@ int netmap_kring_sync(struct netmap_kring *kring)
 		nm_sync_epilogue(kring);
 	else
 		nm_ring_reinit(kring);
+	spin_unlock(&kring->lock);
+	return err;
+}
+
+/**
+ * netmap_kring_sync_ptrs() - run a ring's sync on pointers from elsewhere
+ * @kring: a bound ring whose pointers travel through a CSB (csb.c)
+ * @head: the application's head, read once and not yet checked
+ * @cur: the application's cur, likewise
+ * @hwcur: the ring's hwcur afterwards, to publish
+ * @hwtail: the tail to publish afterwards
+ *
+ * The same checks and sync as netmap_kring_sync(), except that the shared
+ * ring header (head, cur, tail, flags, ts) belongs to someone else (a
+ * guest) and is neither read nor written. When the pointers or the slots
+ * are bad, the kernel's view is reset to the last valid head and the
+ * caller republishes @hwcur and @hwtail, which stay consistent.
+ *
+ * Never sleeps: callable with IRQs disabled when the port's syncs allow
+ * it (netmap_port_ops.irqsafe_sync).
+ *
+ * Return: 0; -ERANGE for bad pointers; -EINVAL for bad slots; or the
+ * port's error.
+ */
+int netmap_kring_sync_ptrs(struct netmap_kring *kring, u32 head, u32 cur,
+			   u32 *hwcur, u32 *hwtail)
+{
+	int err;
+
+	spin_lock(&kring->lock);
+	err = nm_sync_check(kring, head, cur);
+	if (likely(!err))
+		err = kring->nm_sync(kring);
+	if (likely(!err))
+		kring->rtail = kring->nr_hwtail;
+	else
+		kring->rcur = kring->rhead;
+	*hwcur = kring->nr_hwcur;
+	*hwtail = kring->rtail;
 	spin_unlock(&kring->lock);
 	return err;
 }

@@ -17,6 +17,9 @@ atomic_t netmap_mem_count = ATOMIC_INIT(0);
 atomic_t netmap_if_in_use = ATOMIC_INIT(0);
 atomic_t netmap_ring_in_use = ATOMIC_INIT(0);
 atomic_t netmap_buf_in_use = ATOMIC_INIT(0);
+atomic_t netmap_csb_count = ATOMIC_INIT(0);
+atomic_t netmap_kloop_count = ATOMIC_INIT(0);
+atomic_t netmap_kloop_errors = ATOMIC_INIT(0);
 
 static int netmap_stat_get(char *buf, const struct kernel_param *kp)
 {
@@ -48,3 +51,10 @@ module_param_cb(ring_in_use, &netmap_stat_ops, &netmap_ring_in_use, 0444);
 MODULE_PARM_DESC(ring_in_use, "rings allocated (read-only)");
 module_param_cb(buf_in_use, &netmap_stat_ops, &netmap_buf_in_use, 0444);
 MODULE_PARM_DESC(buf_in_use, "buffers allocated (read-only)");
+module_param_cb(csb_count, &netmap_stat_ops, &netmap_csb_count, 0444);
+MODULE_PARM_DESC(csb_count, "descriptors in CSB mode (read-only)");
+module_param_cb(kloop_count, &netmap_stat_ops, &netmap_kloop_count, 0444);
+MODULE_PARM_DESC(kloop_count, "running sync kloops (read-only)");
+/* Not a leak counter: it only grows, one per bad CSB entry a kloop met. */
+module_param_cb(kloop_errors, &netmap_stat_ops, &netmap_kloop_errors, 0444);
+MODULE_PARM_DESC(kloop_errors, "bad CSB pointers or slots met by kloops (read-only)");

@@ -17,7 +17,7 @@ from ptnet import host, paths
 from ptnet.errors import UsageError
 from ptnet.locking import file_lock
 
-TOOLS = ("pkt-gen", "afpacket-gen")
+TOOLS = ("pkt-gen", "afpacket-gen", "nm-kloop-test", "vale-ctl", "bridge")
 HEADERS = ("netmap.h", "netmap_legacy.h", "netmap_user.h")
 
 

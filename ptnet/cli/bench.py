@@ -25,16 +25,25 @@ def lab(
     harness.emit(lab_bench.run(kernels.find(kernel), boots), output)
 
 
-@app.command()
-def pipe(
-    kernel: KernelOpt = None,
-    runs: Annotated[int, typer.Option(min=3, help="Runs per scenario (at least 3).")] = 3,
-    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per run.")] = 3.0,
-    output: OutputOpt = None,
+RunsOpt = Annotated[int, typer.Option(min=3, help="Runs per scenario (at least 3).")]
+SecondsOpt = Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per run.")]
+
+
+def _traffic(
+    bench: str, kernel: str | None, runs: int, seconds: float, output: Path | None
 ) -> None:
-    """netmap pipe against AF_PACKET on veth: 60-byte frames, one lab boot with 2 CPUs."""
+    import importlib
+
     from ptnet.bench import harness
-    from ptnet.bench import pipe as pipe_bench
     from ptnet.lab import kernel as kernels
 
-    harness.emit(pipe_bench.run(kernels.find(kernel), runs=runs, seconds=seconds), output)
+    module = importlib.import_module(f"ptnet.bench.{bench}")
+    harness.emit(module.run(kernels.find(kernel), runs=runs, seconds=seconds), output)
+
+
+@app.command()
+def pipe(
+    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
+) -> None:
+    """netmap pipe against AF_PACKET on veth: 60-byte frames, one lab boot with 2 CPUs."""
+    _traffic("pipe", kernel, runs, seconds, output)

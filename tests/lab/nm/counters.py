@@ -13,6 +13,8 @@ LEAK_COUNTERS = (
     "if_in_use",
     "ring_in_use",
     "buf_in_use",
+    "csb_count",  # descriptors in CSB mode (pinned user pages)
+    "kloop_count",  # running sync kloops
 )
 # Pool sizes, as in upstream netmap.
 SIZE_PARAMS = ("buf_num", "buf_size", "ring_num", "ring_size", "if_num", "if_size")

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * VALE switches and ports: the switch table, membership, the lifetime of
+ * VALE ports and the resolution of "valeS:P" names.
+ *
+ * Names: "valeS:P" with S in [0-9A-Za-z_]* and P in [0-9A-Za-z_]+, the
+ * whole under IFNAMSIZ bytes. Opening one resolves, in this order, to:
+ *   - the member of switch "valeS" listed as "valeS:P": a VALE port; a NIC
+ *     the switch holds (VALE_ATTACH) cannot be bound (-EBUSY);
+ *   - the persistent VALE port P (VALE_NEWIF), which joins the switch and
+ *     stays in it until VALE_DETACH or VALE_DELIF. A port already in
+ *     another switch, or bound, cannot join (-EBUSY);
+ *   - a new ephemeral port "valeS:P", which lives while it has references
+ *     (bindings, lookups, pipes) and leaves the switch with the last one.
+ * A switch is created with its first member and destroyed with its last.
+ *
+ * Limits (module parameters, checked when a member joins):
+ * vale_max_switches switches (-ENOMEM beyond) of vale_max_ports members
+ * each (-ENOSPC beyond).
+ *
+ * Every VALE port has a private memory region of its own: the switch
+ * copies frames between regions, so no port ever sees another's memory.
+ *
+ * Locking: netmap_lock protects the switch table, the members of every
+ * switch and the membership of every port. The forwarders (vale_fwd.c)
+ * read a switch's members under RCU, so a member that leaves is freed
+ * after a grace period (call_rcu), and so is a switch. A member changes
+ * switch only while it has no traffic of its own: a VALE port without
+ * bindings, a NIC whose forwarding the switch stopped.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/ctype.h>
+#include <linux/errno.h>
+#include <linux/if.h>
+#include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+
+#include "vale.h"
+
+/* ---------------------------------------------------------------------- */
+/* Module parameters                                                       */
+/* ---------------------------------------------------------------------- */
+
+struct vale_param {
+	unsigned int *val;
+	unsigned int min;
+	unsigned int max;
+};
+
+static unsigned int vale_max_switches = 8;
+static unsigned int vale_max_ports = VALE_PORTS_MAX;
+unsigned int vale_age_secs = 300;
+
+static struct vale_param vale_p_switches = {
+	&vale_max_switches, 1, VALE_SWITCHES_MAX };
+static struct vale_param vale_p_ports = {
+	&vale_max_ports, 1, VALE_PORTS_MAX };
+static struct vale_param vale_p_age = { &vale_age_secs, 1, 86400 };
+
+static int vale_param_set(const char *val, const struct kernel_param *kp)
+{
+	const struct vale_param *p = kp->arg;
+	unsigned int v;
+	int err;
+
+	err = kstrtouint(val, 0, &v);
+	if (err)
+		return err;
+	if (v < p->min || v > p->max)
+		return -EINVAL;
+	WRITE_ONCE(*p->val, v);
+	return 0;
+}
+
+static int vale_param_get(char *buf, const struct kernel_param *kp)
+{
+	const struct vale_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%u\n", READ_ONCE(*p->val));
+}
+
+static const struct kernel_param_ops vale_param_ops = {
+	.set = vale_param_set,
+	.get = vale_param_get,
+};
+
+module_param_cb(vale_max_switches, &vale_param_ops, &vale_p_switches, 0644);
+MODULE_PARM_DESC(vale_max_switches, "VALE switches at most (1-64)");
+module_param_cb(vale_max_ports, &vale_param_ops, &vale_p_ports, 0644);
+MODULE_PARM_DESC(vale_max_ports, "ports per VALE switch at most (1-254)");
+module_param_cb(vale_age, &vale_param_ops, &vale_p_age, 0644);
+MODULE_PARM_DESC(vale_age,
+		 "seconds a learned MAC address stays valid without traffic");
+
+/* ---------------------------------------------------------------------- */
+/* Names                                                                   */
+/* ---------------------------------------------------------------------- */
+
+static bool vale_word_char(char c)
+{
+	return isalnum(c) || c == '_';
+}
+
+/**
+ * vale_name_split() - check a "valeS:P" name and split it
+ * @name: NUL-terminated
+ * @sw: where "valeS" goes
+ * @swlen: its size
+ * @port: set to P, inside @name
+ *
+ * Return: whether @name is a valid VALE port name.
+ */
+bool vale_name_split(const char *name, char *sw, size_t swlen,
+		     const char **port)
+{
+	const char *c = name + strlen(NM_BDG_NAME), *colon;
+
+	if (strnlen(name, IFNAMSIZ) >= IFNAMSIZ ||
+	    strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)))
+		return false;
+	while (vale_word_char(*c))
+		c++;
+	if (*c != ':')
+		return false;
+	colon = c++;
+	if (!*c)
+		return false;
+	for (; *c; c++)
+		if (!vale_word_char(*c))
+			return false;
+	if (colon - name >= swlen)
+		return false;
+	memcpy(sw, name, colon - name);
+	sw[colon - name] = '\0';
+	*port = colon + 1;
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Switches and members                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* The switches, by VALE_LIST index. netmap_lock. */
+static struct vale_switch *vale_switches[VALE_SWITCHES_MAX];
+static unsigned int vale_nswitches;
+
+struct vale_switch *vale_switch_find(const char *swname)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&netmap_lock);
+	for (i = 0; i < VALE_SWITCHES_MAX; i++)
+		if (vale_switches[i] && !strcmp(vale_switches[i]->name, swname))
+			return vale_switches[i];
+	return NULL;
+}
+
+/* The switch at table index @idx, or NULL. netmap_lock held. */
+struct vale_switch *vale_switch_at(unsigned int idx)
+{
+	lockdep_assert_held(&netmap_lock);
+	return idx < VALE_SWITCHES_MAX ? vale_switches[idx] : NULL;
+}
+
+static struct vale_member *vale_member_at(struct vale_switch *sw, u32 idx)
+{
+	return rcu_dereference_protected(sw->members[idx],
+					 lockdep_is_held(&netmap_lock));
+}
+
+/**
+ * vale_member_find() - the member of @sw listed as @name
+ * @sw: the switch
+ * @name: "valeS:P"
+ *
+ * netmap_lock held.
+ *
+ * Return: the member or NULL.
+ */
+struct vale_member *vale_member_find(struct vale_switch *sw, const char *name)
+{
+	struct vale_member *m;
+	u32 i;
+
+	for (i = 0; i < sw->hi; i++) {
+		m = vale_member_at(sw, i);
+		if (m && !strcmp(m->name, name))
+			return m;
+	}
+	return NULL;
+}
+
+/*
+ * Whether a member could join the switch @swname now: -ENOMEM when a new
+ * switch would exceed the limit, -ENOSPC when the switch is full.
+ */
+static int vale_member_room(const char *swname)
+{
+	struct vale_switch *sw = vale_switch_find(swname);
+
+	if (!sw)
+		return vale_nswitches >= READ_ONCE(vale_max_switches) ?
+		       -ENOMEM : 0;
+	return sw->nmembers >= READ_ONCE(vale_max_ports) ? -ENOSPC : 0;
+}
+
+static struct vale_switch *vale_switch_new(const char *swname)
+{
+	struct vale_switch *sw;
+	unsigned int i;
+
+	for (i = 0; i < VALE_SWITCHES_MAX && vale_switches[i]; i++)
+		;
+	if (i == VALE_SWITCHES_MAX)
+		return ERR_PTR(-ENOMEM);
+	sw = kvzalloc(sizeof(*sw), GFP_KERNEL);
+	if (!sw)
+		return ERR_PTR(-ENOMEM);
+	strscpy(sw->name, swname, sizeof(sw->name));
+	sw->idx = i;
+	vale_switches[i] = sw;
+	vale_nswitches++;
+	return sw;
+}
+
+static void vale_switch_delete(struct vale_switch *sw)
+{
+	vale_switches[sw->idx] = NULL;
+	vale_nswitches--;
+	kvfree_rcu(sw, rcu);
+}
+
+/**
+ * vale_member_add() - put @m in the switch @swname as "valeS:P"
+ * @swname: "valeS"; the switch is created if needed
+ * @m: a member in no switch, with its destinations set up
+ * @portname: P
+ *
+ * netmap_lock held.
+ *
+ * Return: 0, -ENOMEM (too many switches, or no memory) or -ENOSPC (the
+ * switch is full).
+ */
+int vale_member_add(const char *swname, struct vale_member *m,
+		    const char *portname)
+{
+	struct vale_switch *sw;
+	int err;
+	u32 i;
+
+	lockdep_assert_held(&netmap_lock);
+	err = vale_member_room(swname);
+	if (err)
+		return err;
+	sw = vale_switch_find(swname);
+	if (!sw) {
+		sw = vale_switch_new(swname);
+		if (IS_ERR(sw))
+			return PTR_ERR(sw);
+	}
+	for (i = 0; i < VALE_PORTS_MAX && vale_member_at(sw, i); i++)
+		;
+	if (i == VALE_PORTS_MAX) {
+		if (!sw->nmembers)
+			vale_switch_delete(sw);
+		return -ENOSPC;
+	}
+	m->idx = i;
+	scnprintf(m->name, sizeof(m->name), "%s:%s", swname, portname);
+	sw->nmembers++;
+	if (i >= sw->hi)
+		WRITE_ONCE(sw->hi, i + 1);
+	rcu_assign_pointer(sw->members[i], m);
+	rcu_assign_pointer(m->sw, sw);
+	return 0;
+}
+
+/**
+ * vale_member_remove() - take @m out of its switch
+ * @m: a member of a switch, without traffic of its own
+ *
+ * Forgets what the switch learned about the port; the last member takes
+ * the switch with it. Forwarders may still see @m until a grace period
+ * passes. netmap_lock held.
+ */
+void vale_member_remove(struct vale_member *m)
+{
+	struct vale_switch *sw;
+	u16 hi;
+
+	sw = rcu_dereference_protected(m->sw, lockdep_is_held(&netmap_lock));
+	if (!sw)
+		return;
+	RCU_INIT_POINTER(sw->members[m->idx], NULL);
+	RCU_INIT_POINTER(m->sw, NULL);
+	vale_fdb_forget(sw, m->idx);
+	for (hi = sw->hi; hi && !vale_member_at(sw, hi - 1); hi--)
+		;
+	WRITE_ONCE(sw->hi, hi);
+	if (!--sw->nmembers)
+		vale_switch_delete(sw);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Destination rings                                                       */
+/* ---------------------------------------------------------------------- */
+
+void vale_dst_init(struct vale_dst *d, struct netmap_kring *kring)
+{
+	spin_lock_init(&d->lock);
+	d->kring = kring;
+}
+
+/*
+ * Open or close a ring to deliveries. Once it is closed, no delivery
+ * touches the ring any more: they all check @live under the lock.
+ */
+void vale_dst_set_live(struct vale_dst *d, bool live, u32 fill)
+{
+	spin_lock_bh(&d->lock);
+	d->live = live;
+	d->fill = fill;
+	d->tail = fill;
+	spin_unlock_bh(&d->lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* VALE ports                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Persistent ports, for the module's exit. netmap_lock. */
+static LIST_HEAD(vale_persistent);
+
+static void vale_batches_free(struct vale_port *vp)
+{
+	u32 i;
+
+	for (i = 0; i < vp->up.nrings[NM_TX]; i++) {
+		vale_batch_free(vp->batch[i]);
+		vp->batch[i] = NULL;
+	}
+}
+
+static int vale_port_activate(struct netmap_port *port)
+{
+	struct vale_port *vp = vale_port_of(port);
+	int err;
+	u32 i;
+
+	err = netmap_port_rings_create(port);
+	if (err)
+		return err;
+	for (i = 0; i < port->nrings[NM_TX]; i++) {
+		vp->batch[i] = vale_batch_alloc();
+		if (!vp->batch[i]) {
+			vale_batches_free(vp);
+			netmap_port_rings_delete(port);
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < vp->m.ndst; i++)
+		vale_dst_set_live(&vp->m.dst[i], true, 0);
+	return 0;
+}
+
+static void vale_port_deactivate(struct netmap_port *port)
+{
+	struct vale_port *vp = vale_port_of(port);
+	u32 i;
+
+	for (i = 0; i < vp->m.ndst; i++)
+		vale_dst_set_live(&vp->m.dst[i], false, 0);
+	vale_batches_free(vp);
+	netmap_port_rings_delete(port);
+}
+
+static int vale_port_hdr_set(struct netmap_port *port, u32 len)
+{
+	WRITE_ONCE(vale_port_of(port)->m.hdr_len, len);
+	return 0;
+}
+
+static u32 vale_port_hdr_get(struct netmap_port *port)
+{
+	return READ_ONCE(vale_port_of(port)->m.hdr_len);
+}
+
+static void vale_port_free_rcu(struct rcu_head *rcu)
+{
+	struct vale_port *vp = container_of(rcu, struct vale_port, rcu);
+
+	netmap_port_krings_free(&vp->up);
+	kfree(vp->m.dst);
+	kfree(vp->batch);
+	kfree(vp);
+}
+
+static void vale_port_dtor(struct netmap_port *port)
+{
+	struct vale_port *vp = vale_port_of(port);
+
+	vale_member_remove(&vp->m);
+	netmap_port_unregister(port);
+	netmap_mem_put(port->mem);
+	netmap_port_fini(port);
+	call_rcu(&vp->rcu, vale_port_free_rcu);
+}
+
+static const struct netmap_port_ops vale_port_ops = {
+	.activate = vale_port_activate,
+	.deactivate = vale_port_deactivate,
+	.txsync = vale_txsync,
+	.rxsync = vale_rxsync,
+	.hdr_set = vale_port_hdr_set,
+	.hdr_get = vale_port_hdr_get,
+	.dtor = vale_port_dtor,
+};
+
+bool vale_is_port(const struct netmap_port *port)
+{
+	return port->ops == &vale_port_ops;
+}
+
+/**
+ * vale_port_new() - a VALE port in no switch, with a private region
+ * @name: its name
+ * @tx_rings: requested rings and slots; 0 asks for the default, other
+ *	values are bounded
+ * @rx_rings: likewise
+ * @tx_slots: likewise
+ * @rx_slots: likewise
+ *
+ * netmap_lock held.
+ *
+ * Return: the port (one reference) or an ERR_PTR().
+ */
+struct vale_port *vale_port_new(const char *name, u32 tx_rings,
+				u32 rx_rings, u32 tx_slots, u32 rx_slots)
+{
+	struct netmap_port *port;
+	struct netmap_mem *mem;
+	struct vale_port *vp;
+	u32 max_slots, i;
+	int err;
+
+	mem = netmap_mem_new_private();
+	if (IS_ERR(mem))
+		return ERR_CAST(mem);
+	vp = kzalloc(sizeof(*vp), GFP_KERNEL);
+	if (!vp) {
+		netmap_mem_put(mem);
+		return ERR_PTR(-ENOMEM);
+	}
+	INIT_LIST_HEAD(&vp->pnode);
+	port = &vp->up;
+	netmap_port_init(port, &vale_port_ops);
+	strscpy(port->name, name, sizeof(port->name));
+	port->mem = mem;
+	max_slots = netmap_mem_max_slots(mem);
+	port->nrings[NM_TX] = netmap_bound_value(tx_rings, 1, 1, NM_MAX_RINGS);
+	port->nrings[NM_RX] = netmap_bound_value(rx_rings, 1, 1, NM_MAX_RINGS);
+	port->nslots[NM_TX] = netmap_bound_value(tx_slots, NM_DEFAULT_SLOTS,
+						 NM_MIN_SLOTS, max_slots);
+	port->nslots[NM_RX] = netmap_bound_value(rx_slots, NM_DEFAULT_SLOTS,
+						 NM_MIN_SLOTS, max_slots);
+	err = netmap_port_krings_alloc(port);
+	vp->m.ndst = port->nrings[NM_RX];
+	vp->m.dst = kcalloc(vp->m.ndst, sizeof(*vp->m.dst), GFP_KERNEL);
+	vp->batch = kcalloc(port->nrings[NM_TX], sizeof(*vp->batch),
+			    GFP_KERNEL);
+	if (err || !vp->m.dst || !vp->batch) {
+		netmap_port_put(port);
+		return ERR_PTR(-ENOMEM);
+	}
+	for (i = 0; i < vp->m.ndst; i++)
+		vale_dst_init(&vp->m.dst[i], &port->krings[NM_RX][i]);
+	return vp;
+}
+
+/* A persistent port named @pname joins @swname, if there is one. */
+static int vale_persistent_join(const char *swname, const char *pname,
+				struct netmap_port **portp)
+{
+	struct netmap_port *port = netmap_port_find(pname);
+	struct vale_port *vp;
+	int err;
+
+	if (!port)
+		return -ENOENT;
+	vp = vale_port_of(port);
+	if (!vale_is_port(port) || !vp->persistent) {
+		netmap_port_put(port);
+		return -ENOENT;
+	}
+	if (rcu_access_pointer(vp->m.sw) || port->users) {
+		netmap_port_put(port);
+		return -EBUSY;
+	}
+	err = vale_member_add(swname, &vp->m, pname);
+	if (err) {
+		netmap_port_put(port);
+		return err;
+	}
+	*portp = port;
+	return 0;
+}
+
+/**
+ * netmap_vale_lookup() - resolve "valeS:P" to a VALE port
+ * @name: a name starting with "vale" and holding a ':'
+ * @reg: the request (the geometry of a new port), or NULL
+ * @portp: the port, with a reference, on success
+ *
+ * netmap_lock held.
+ *
+ * Return: 0, -EINVAL for a bad name, -EBUSY (a NIC of the switch, or a
+ * persistent port busy elsewhere), -ENOMEM or -ENOSPC (limits).
+ */
+int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp)
+{
+	char swname[IFNAMSIZ];
+	struct vale_switch *sw;
+	struct vale_member *m;
+	struct vale_port *vp;
+	const char *pname;
+	int err;
+
+	lockdep_assert_held(&netmap_lock);
+	if (!vale_name_split(name, swname, sizeof(swname), &pname))
+		return -EINVAL;
+	sw = vale_switch_find(swname);
+	m = sw ? vale_member_find(sw, name) : NULL;
+	if (m) {
+		if (m->nic)
+			return -EBUSY;
+		vp = container_of(m, struct vale_port, m);
+		netmap_port_get(&vp->up);
+		*portp = &vp->up;
+		return 0;
+	}
+	err = vale_persistent_join(swname, pname, portp);
+	if (err != -ENOENT)
+		return err;
+
+	err = vale_member_room(swname);
+	if (err)
+		return err;
+	vp = vale_port_new(name, reg ? reg->nr_tx_rings : 0,
+			   reg ? reg->nr_rx_rings : 0,
+			   reg ? reg->nr_tx_slots : 0,
+			   reg ? reg->nr_rx_slots : 0);
+	if (IS_ERR(vp))
+		return PTR_ERR(vp);
+	err = vale_member_add(swname, &vp->m, pname);
+	if (err) {
+		netmap_port_put(&vp->up);
+		return err;
+	}
+	*portp = &vp->up;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Persistent ports                                                        */
+/* ---------------------------------------------------------------------- */
+
+/* Names a persistent port may have: the P of "valeS:P", not a VALE name. */
+static bool vale_plain_name_ok(const char *name)
+{
+	size_t len = strnlen(name, IFNAMSIZ);
+	const char *c;
+
+	if (!len || len >= IFNAMSIZ || netmap_is_vale_name(name))
+		return false;
+	for (c = name; *c; c++)
+		if (!vale_word_char(*c))
+			return false;
+	return true;
+}
+
+/**
+ * netmap_vale_newif() - VALE_NEWIF: create a persistent VALE port
+ * @name: its name, which its netdev also gets
+ * @req: the geometry (0: defaults); nr_mem_id is ignored, the port gets
+ *	a private region
+ *
+ * Return: 0, -EINVAL (bad name), -EEXIST (a port or netdev has the name)
+ * or -ENOMEM.
+ */
+int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
+{
+	struct net_device *dev;
+	struct netmap_port *port;
+	struct vale_port *vp;
+	int err;
+
+	if (!vale_plain_name_ok(name))
+		return -EINVAL;
+	dev = vale_netdev_new(name);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	mutex_lock(&netmap_lock);
+	port = netmap_port_find(name);
+	if (port) {
+		netmap_port_put(port);
+		err = -EEXIST;
+		goto fail;
+	}
+	vp = vale_port_new(name, req->nr_tx_rings, req->nr_rx_rings,
+			   req->nr_tx_slots, req->nr_rx_slots);
+	if (IS_ERR(vp)) {
+		err = PTR_ERR(vp);
+		goto fail;
+	}
+	err = vale_netdev_register(dev, vp);
+	if (err) {
+		netmap_port_put(&vp->up);
+		goto fail;
+	}
+	vp->persistent = true;
+	vp->netdev = dev;
+	netmap_port_register(&vp->up);
+	list_add_tail(&vp->pnode, &vale_persistent);
+	mutex_unlock(&netmap_lock);
+	return 0;
+fail:
+	mutex_unlock(&netmap_lock);
+	vale_netdev_delete(dev);
+	return err;
+}
+
+/*
+ * Delete a persistent port that nothing uses: out of its switch, out of
+ * the registry, its netdev unregistered, and the port's own reference
+ * dropped. netmap_lock held.
+ */
+static void vale_persistent_delete(struct vale_port *vp)
+{
+	struct net_device *dev = vp->netdev;
+
+	vale_member_remove(&vp->m);
+	list_del_init(&vp->pnode);
+	netmap_port_unregister(&vp->up);
+	vp->persistent = false;
+	vale_netdev_delete(dev);
+	vp->netdev = NULL;
+	netmap_port_put(&vp->up);
+}
+
+/**
+ * netmap_vale_delif() - VALE_DELIF: delete a persistent VALE port
+ * @name: its name
+ *
+ * The port leaves its switch if it is in one.
+ *
+ * Return: 0, -ENXIO (no such port), -EINVAL (not a persistent VALE port)
+ * or -EBUSY (bound, or holding pipes).
+ */
+int netmap_vale_delif(const char *name)
+{
+	struct netmap_port *port;
+	struct vale_port *vp;
+	int err = 0;
+
+	mutex_lock(&netmap_lock);
+	port = netmap_port_find(name);
+	if (!port) {
+		mutex_unlock(&netmap_lock);
+		return -ENXIO;
+	}
+	vp = vale_port_of(port);
+	if (!vale_is_port(port) || !vp->persistent)
+		err = -EINVAL;
+	else if (port->users || port->refs > 2)
+		err = -EBUSY;
+	netmap_port_put(port);
+	if (!err)
+		vale_persistent_delete(vp);
+	mutex_unlock(&netmap_lock);
+	return err;
+}
+
+/**
+ * netmap_vale_exit() - the module goes: delete what outlives descriptors
+ *
+ * Persistent ports and the NICs switches hold, then waits for the
+ * deferred frees.
+ */
+void netmap_vale_exit(void)
+{
+	struct vale_port *vp, *tmp;
+	struct vale_member *m;
+	unsigned int i;
+	u32 j;
+
+	mutex_lock(&netmap_lock);
+again:
+	for (i = 0; i < VALE_SWITCHES_MAX; i++) {
+		struct vale_switch *sw = vale_switches[i];
+
+		for (j = 0; sw && j < VALE_PORTS_MAX; j++) {
+			m = vale_member_at(sw, j);
+			/* Drops netmap_lock: look again from the start. */
+			if (m && m->nic && !vale_nic_detach(m))
+				goto again;
+		}
+	}
+	list_for_each_entry_safe(vp, tmp, &vale_persistent, pnode)
+		vale_persistent_delete(vp);
+	mutex_unlock(&netmap_lock);
+	rcu_barrier();
+}
