@@ -80,6 +80,26 @@ static struct netmap_pipe_end *nm_pipe_end(struct netmap_port *port)
 /* Syncs                                                                   */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Both rings are mapped into userspace, which may rewrite any slot at any
+ * time: the slots were checked by the sync prologue, but what is moved is
+ * read here once more, so it is read once, into a local copy, and checked
+ * again. A tx slot gone bad in between fails the sync (-EINVAL, the ring
+ * is reset); a bad buffer in a released rx slot is not handed to the
+ * sender, which gets the reserved buffer 0 instead (and cannot send it).
+ */
+static bool nm_pipe_slot_read(const struct netmap_kring *txk,
+			      const struct netmap_slot *from,
+			      struct netmap_slot *to)
+{
+	to->buf_idx = READ_ONCE(from->buf_idx);
+	to->len = READ_ONCE(from->len);
+	to->flags = READ_ONCE(from->flags);
+	to->ptr = READ_ONCE(from->ptr);
+	return to->buf_idx >= NM_RESERVED_BUFS && to->buf_idx < txk->nbufs &&
+	       to->len <= txk->buf_size;
+}
+
 static int nm_pipe_txsync(struct netmap_kring *txk)
 {
 	struct netmap_kring *rxk = txk->peer;
@@ -90,25 +110,33 @@ static int nm_pipe_txsync(struct netmap_kring *txk)
 	u32 r = rxk->peer_tail;			/* we are its only writer */
 	u32 busy = nm_dist(smp_load_acquire(&rxk->nr_hwcur), r, n);
 	u32 m = min(nm_dist(t, txk->rhead, n), n - 1 - busy);
+	struct netmap_slot slot;
+	int err = 0;
 	u32 k;
 
 	for (k = 0; k < m; k++) {
-		u32 idx = rs[r].buf_idx;
+		u32 idx = READ_ONCE(rs[r].buf_idx);
 
-		rs[r] = ts[t];
-		rs[r].flags |= NS_BUF_CHANGED;
+		if (unlikely(!nm_pipe_slot_read(txk, &ts[t], &slot))) {
+			err = -EINVAL;
+			break;
+		}
+		if (unlikely(idx < NM_RESERVED_BUFS || idx >= rxk->nbufs))
+			idx = 0;
+		slot.flags |= NS_BUF_CHANGED;
+		rs[r] = slot;
 		ts[t].buf_idx = idx;
 		ts[t].flags = NS_BUF_CHANGED;
 		t = nm_next(t, n);
 		r = nm_next(r, n);
 	}
-	if (m) {
+	if (k) {
 		txk->nr_hwcur = t;
 		smp_store_release(&rxk->peer_tail, r);
 		netmap_kring_wake(rxk);
 	}
-	txk->nr_hwtail = nm_back(t, 1 + busy + m, n);
-	return 0;
+	txk->nr_hwtail = nm_back(t, 1 + busy + k, n);
+	return err;
 }
 
 static int nm_pipe_rxsync(struct netmap_kring *rxk)

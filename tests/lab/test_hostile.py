@@ -646,3 +646,26 @@ def test_partial_split_and_moved_mappings(pname):
     libc.munmap(hole + page, m.mem + m.memsize - hole - page)
     m.mem = 0  # every piece is gone
     m.close()
+
+
+def test_a_bad_buffer_in_a_free_rx_slot_never_reaches_the_sender(pipe, pname):
+    """The receiver writes into rx slots the kernel owns; the sender must not get those indices."""
+    m, s = pipe
+    objtotal = pools_info(f"{pname}{{1").nr_buf_pool_objtotal
+    m.tx.put([[b"a" * 60]] * 4)
+    m.txsync()
+    s.rxsync()
+    assert len(s.rx.take()) == 4
+    s.rxsync()  # every rx slot from tail on is the kernel's; the next frames land there
+    free = [s.rx.next(s.rx.tail, i) for i in range(4)]
+    mine = [s.rx.get(i)[0] for i in free]
+    for k, i in enumerate(free):
+        s.rx.set(i, objtotal + k, 0, 0)  # not the receiver's to write
+    assert m.tx.put([[f"b{i}".encode().ljust(60, b"-")] for i in range(4)]) == 4
+    m.txsync()  # tx slots 4-7 swap with those rx slots
+    got = [m.tx.get(4 + i)[0] for i in range(4)]
+    assert got == [0, 0, 0, 0], f"the sender was handed {got}"
+    s.rxsync()
+    assert [p[0][:2] for p in s.rx.take()] == [b"b0", b"b1", b"b2", b"b3"]
+    for i, idx in enumerate(mine):  # the buffers the receiver threw away, back in a ring
+        m.tx.set(4 + i, idx, 0, 0)
