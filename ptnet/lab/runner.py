@@ -117,9 +117,10 @@ def _command_script(spec: LabSpec) -> bytes:
 def _run_conf(spec: LabSpec, boot_modules: list[str], probe: bool) -> bytes:
     conf = {
         "BOOT_MODULES": " ".join(boot_modules),
-        "LOAD_MODULES": " ".join(str(m) for m in spec.modules),
-        "KMOD_DIR": str(spec.kernel.modules_dir.parent),
-        "RW_DIRS": " ".join(str(d) for d in spec.rw_dirs),
+        "LOAD_MODULES": " ".join(str(m.resolve()) for m in spec.modules),
+        # init.sh binds these before it enters the host's root: no symbolic links on the way.
+        "KMOD_DIR": str(spec.kernel.modules_dir.parent.resolve()),
+        "RW_DIRS": " ".join(str(d.resolve()) for d in spec.rw_dirs),
         "PROBE": "1" if probe else "0",
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in conf.items()).encode()

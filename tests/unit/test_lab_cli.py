@@ -83,6 +83,21 @@ def test_guest_can_load_debian_modules(run_ptnet):
     assert proc.stdout.strip() == "1"
 
 
+def test_a_cache_reached_through_symbolic_links_works(run_ptnet, tmp_path):
+    # The kernels and the scratch directory both sit behind links, as with a cache on another disk.
+    from ptnet import paths
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "kernels").symlink_to(paths.kernels_dir().resolve())
+    (tmp_path / "real").mkdir()
+    (tmp_path / "rw").symlink_to(tmp_path / "real")
+    script = f"modprobe veth && grep -c ^veth /proc/modules > {tmp_path / 'rw' / 'out'}"
+    env = {"PTNET_CACHE_DIR": str(tmp_path / "cache")}
+    proc = run_ptnet("lab", "run", "--rw", str(tmp_path / "rw"), "--", "sh", "-c", script, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "real" / "out").read_text() == "1\n"
+
+
 def test_unknown_kernel_is_a_usage_error(run_ptnet):
     proc = run_ptnet("lab", "run", "--kernel", "9.99", "--", "true")
     assert proc.returncode == 2
