@@ -45,8 +45,16 @@ def build_tools() -> list[Path]:
     out = tools_dir()
     out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, len(os.sched_getaffinity(0)))
+    src = _tools_src()
+    argv = [make, "--no-print-directory", "-C", src, f"O={out}"]
     with file_lock(out / ".lock"):
-        host.run([make, "--no-print-directory", "-C", _tools_src(), f"O={out}", f"-j{jobs}"])
+        # make's dependency files name the sources by absolute path: objects built from
+        # another checkout would point at files that may be gone, so they are dropped.
+        stamp = out / ".source"
+        if not stamp.is_file() or stamp.read_text() != str(src):
+            host.run([*argv, "clean"])
+        host.run([*argv, f"-j{jobs}"])
+        stamp.write_text(str(src))
     return [out / name for name in TOOLS]
 
 

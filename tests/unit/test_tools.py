@@ -81,6 +81,22 @@ def test_tools_build_is_incremental(built: dict[str, Path]) -> None:
     assert {name: p.stat().st_mtime_ns for name, p in built.items()} == before
 
 
+def test_tools_built_from_another_checkout_are_rebuilt(tmp_path: Path) -> None:
+    # A cache first filled from a checkout that is gone: its objects' dependency files name
+    # sources that no longer exist, and make would stop with "No rule to make target".
+    env = {**os.environ, "PTNET_CACHE_DIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "ptnet", "build", "tools"]
+    assert subprocess.run(argv, env=env, capture_output=True).returncode == 0
+    out = tmp_path / "build" / "tools"
+    gone = "/nonexistent/checkout/kernel/tools"
+    (out / ".source").write_text(gone)
+    dep = out / "gen.d"
+    dep.write_text(dep.read_text().replace(str(ROOT / "kernel" / "tools"), gone))
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert " -c " in proc.stderr and gone not in (out / "gen.d").read_text()
+
+
 def test_tool_path(built: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert tools.tool_path("pkt-gen") == built["pkt-gen"]
     with pytest.raises(UsageError, match="unknown tool"):
@@ -133,6 +149,10 @@ TOOL_BAD_ARGS = [
     ("vale-ctl", ["-n", "vale0:x"]),
     ("vale-ctl", ["-a", "vale0:x", "-d", "vale0:x"]),
     ("vale-ctl", ["-n", "x", "-C", "1,2,3,4,5"]),
+    ("bridge", ["-L", "netmap:a"]),
+    ("bridge", ["-L", "netmap:a=netmap:b", "-i", "netmap:c"]),
+    ("bridge", ["-L", ";".join(f"netmap:a{i}=netmap:b{i}" for i in range(17))]),
+    ("bridge", ["-i", "netmap:a{{"]),
 ]
 # Tools for which no argument at all is a valid command (vale-ctl lists the switches).
 NO_ARGS_OK = {"vale-ctl"}
