@@ -9,10 +9,7 @@ sender-only AF_PACKET rate is reported too, because that is what published AF_PA
 usually measure, and pipe/afpacket_sendonly is the stricter comparison.
 """
 
-from typing import Any
-
 from ptnet.bench import traffic
-from ptnet.lab.kernel import Kernel
 
 PIPE_TX, PIPE_RX = "netmap:pipeB{1", "netmap:pipeB}1"
 VETH = ("ptb0", "ptb1")  # tx end, rx end
@@ -41,13 +38,3 @@ def plan(runs: int, seconds: float) -> traffic.Plan:
         runs=runs,
         seconds=seconds,
     )
-
-
-def run(kernel: Kernel, runs: int = 3, seconds: float = 3.0) -> dict[str, Any]:
-    from ptnet.build import kbuild
-    from ptnet.build.tools import build_tools
-    from ptnet.lab import modules
-
-    build_tools()
-    kbuild.build_modules(kernel)
-    return traffic.run(kernel, plan(runs, seconds), [modules.resolve(kernel, "netmap")])

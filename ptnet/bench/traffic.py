@@ -159,3 +159,14 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
     scenarios = [Scenario(**s) for s in data.pop("scenarios")]
     ratios = {k: (v[0], v[1]) for k, v in data.pop("ratios").items()}
     return Plan(scenarios=scenarios, ratios=ratios, **data)
+
+
+def run_netmap(kernel: Kernel, plan: Plan) -> dict[str, Any]:
+    """Build our tools and netmap.ko for `kernel`, then run `plan` with the module loaded."""
+    from ptnet.build import kbuild
+    from ptnet.build.tools import build_tools
+    from ptnet.lab import modules
+
+    build_tools()
+    kbuild.build_modules(kernel)
+    return run(kernel, plan, [modules.resolve(kernel, "netmap")])

@@ -56,9 +56,12 @@ def main(argv: list[str]) -> int:
     raw: dict[str, Any] = {
         "env": {"guest_kernel": platform.release(), "guest_cpus": os.cpu_count()}
     }
+    # Runs are interleaved (A B C, A B C, ...), so that a change of load on the host during
+    # the benchmark weighs on every scenario alike and the ratios stay fair.
     for sc in plan.scenarios:
         raw[sc.name] = []
-        for i in range(plan.runs):
+    for i in range(plan.runs):
+        for sc in plan.scenarios:
             run = one_run(sc, plan.seconds)
             try:
                 figure = f"mpps={run_mpps(run, sc.measured):.4f}"

@@ -34,11 +34,11 @@ def _traffic(
 ) -> None:
     import importlib
 
-    from ptnet.bench import harness
+    from ptnet.bench import harness, traffic
     from ptnet.lab import kernel as kernels
 
-    module = importlib.import_module(f"ptnet.bench.{bench}")
-    harness.emit(module.run(kernels.find(kernel), runs=runs, seconds=seconds), output)
+    plan = importlib.import_module(f"ptnet.bench.{bench}").plan(runs, seconds)
+    harness.emit(traffic.run_netmap(kernels.find(kernel), plan), output)
 
 
 @app.command()
@@ -47,3 +47,19 @@ def pipe(
 ) -> None:
     """netmap pipe against AF_PACKET on veth: 60-byte frames, one lab boot with 2 CPUs."""
     _traffic("pipe", kernel, runs, seconds, output)
+
+
+@app.command()
+def vale(
+    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
+) -> None:
+    """VALE port to port and the generic adapter on veth, against AF_PACKET: one lab boot."""
+    _traffic("vale", kernel, runs, seconds, output)
+
+
+@app.command()
+def kloop(
+    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
+) -> None:
+    """A pipe driven through the CSB by the sync kloop, against ioctl syncs: one lab boot."""
+    _traffic("kloop", kernel, runs, seconds, output)

@@ -5,6 +5,7 @@ that prints a pkt-gen-style --json report): what is under test is the executor a
 """
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -142,6 +143,8 @@ def test_the_guest_executor_runs_a_plan(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "pair run 2/2: mpps=5.0000" in proc.stderr
+    order = re.findall(r"(\w+) run (\d)/2", proc.stderr)
+    assert order == [("pair", "1"), ("alone", "1"), ("pair", "2"), ("alone", "2")]  # interleaved
     raw = json.loads((tmp_path / "raw.json").read_text())
     out = traffic.result(plan, raw, {})
     assert out["scenarios"]["pair"]["runs"] == [5.0, 5.0]
@@ -159,8 +162,28 @@ def test_a_failing_setup_step_stops_the_guest(tmp_path):
     assert "setup step false failed" in proc.stderr
 
 
-def test_bench_pipe_command_is_registered(run_ptnet):
-    proc = run_ptnet("bench", "pipe", "--help")
+@pytest.mark.parametrize("bench", ["pipe", "vale", "kloop"])
+def test_traffic_bench_commands_are_registered(run_ptnet, bench: str):
+    proc = run_ptnet("bench", bench, "--help")
     assert proc.returncode == 0 and "--runs" in proc.stdout
-    bad = run_ptnet("bench", "pipe", "--runs", "2")
+    bad = run_ptnet("bench", bench, "--runs", "2")
     assert bad.returncode == 2 and "--runs" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("bench", "scenarios", "ratios"),
+    [
+        ("vale", ["vale", "generic", "afpacket"], {"vale/afpacket", "generic/afpacket"}),
+        ("kloop", ["kloop", "kloop_sleep", "ioctl"], {"kloop/ioctl", "kloop_sleep/ioctl"}),
+    ],
+)
+def test_vale_and_kloop_plans(bench: str, scenarios: list[str], ratios: set[str]):
+    import importlib
+
+    try:
+        plan = importlib.import_module(f"ptnet.bench.{bench}").plan(3, 2.0)
+    except PtnetError:
+        pytest.skip("tools not built")
+    assert [s.name for s in plan.scenarios] == scenarios
+    assert set(plan.ratios) == ratios
+    assert all(s.rx is not None for s in plan.scenarios)  # every figure is delivered packets
