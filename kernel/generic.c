@@ -53,7 +53,7 @@ MODULE_PARM_DESC(generic_ringsize,
 static unsigned int nm_gen_mit_us = 50;
 module_param_named(generic_mit_us, nm_gen_mit_us, uint, 0644);
 MODULE_PARM_DESC(generic_mit_us,
-		 "rx interrupt mitigation of NIC ports: wakeups coalesced within this many microseconds (0: wake on every frame)");
+		 "NIC ports: rx wakeups coalesced within this many us (0: none)");
 
 /* Generic ports, by device. rtnl_lock. */
 static LIST_HEAD(nm_gen_ports);

@@ -60,58 +60,25 @@
 /* Pool sizes: module parameters, applied when a region is next created.  */
 /* ---------------------------------------------------------------------- */
 
-struct nm_size_param {
-	unsigned int val;
-	unsigned int min;
-	unsigned int max;
-};
+static struct netmap_uint_param nm_if_num = { 100, 2, 65536 };
+static struct netmap_uint_param nm_if_size = { 1024, 128, 65536 };
+static struct netmap_uint_param nm_ring_num = { 200, 2, 65536 };
+static struct netmap_uint_param nm_ring_size = { 36864, 512, 1 << 20 };
+static struct netmap_uint_param nm_buf_num = { 81920, 4, 1 << 20 };
+static struct netmap_uint_param nm_buf_size = { NETMAP_BUF_SIZE_DEFAULT, 64,
+						65536 };
 
-static struct nm_size_param nm_if_num = { 100, 2, 65536 };
-static struct nm_size_param nm_if_size = { 1024, 128, 65536 };
-static struct nm_size_param nm_ring_num = { 200, 2, 65536 };
-static struct nm_size_param nm_ring_size = { 36864, 512, 1 << 20 };
-static struct nm_size_param nm_buf_num = { 81920, 4, 1 << 20 };
-static struct nm_size_param nm_buf_size = { NETMAP_BUF_SIZE_DEFAULT, 64,
-					    65536 };
-
-static int nm_size_set(const char *val, const struct kernel_param *kp)
-{
-	struct nm_size_param *p = kp->arg;
-	unsigned int v;
-	int err;
-
-	err = kstrtouint(val, 0, &v);
-	if (err)
-		return err;
-	if (v < p->min || v > p->max)
-		return -EINVAL;
-	WRITE_ONCE(p->val, v);
-	return 0;
-}
-
-static int nm_size_get(char *buf, const struct kernel_param *kp)
-{
-	const struct nm_size_param *p = kp->arg;
-
-	return sysfs_emit(buf, "%u\n", READ_ONCE(p->val));
-}
-
-static const struct kernel_param_ops nm_size_ops = {
-	.set = nm_size_set,
-	.get = nm_size_get,
-};
-
-module_param_cb(if_num, &nm_size_ops, &nm_if_num, 0644);
+module_param_cb(if_num, &netmap_uint_param_ops, &nm_if_num, 0644);
 MODULE_PARM_DESC(if_num, "netmap_if objects per region");
-module_param_cb(if_size, &nm_size_ops, &nm_if_size, 0644);
+module_param_cb(if_size, &netmap_uint_param_ops, &nm_if_size, 0644);
 MODULE_PARM_DESC(if_size, "bytes per netmap_if object");
-module_param_cb(ring_num, &nm_size_ops, &nm_ring_num, 0644);
+module_param_cb(ring_num, &netmap_uint_param_ops, &nm_ring_num, 0644);
 MODULE_PARM_DESC(ring_num, "ring objects per region");
-module_param_cb(ring_size, &nm_size_ops, &nm_ring_size, 0644);
+module_param_cb(ring_size, &netmap_uint_param_ops, &nm_ring_size, 0644);
 MODULE_PARM_DESC(ring_size, "bytes per ring object (header and slots)");
-module_param_cb(buf_num, &nm_size_ops, &nm_buf_num, 0644);
+module_param_cb(buf_num, &netmap_uint_param_ops, &nm_buf_num, 0644);
 MODULE_PARM_DESC(buf_num, "buffers per region");
-module_param_cb(buf_size, &nm_size_ops, &nm_buf_size, 0644);
+module_param_cb(buf_size, &netmap_uint_param_ops, &nm_buf_size, 0644);
 MODULE_PARM_DESC(buf_size, "bytes per buffer");
 
 /* ---------------------------------------------------------------------- */

@@ -34,8 +34,14 @@
  * How it hooks in: a watched ring's nm_sync is replaced by nm_mon_sync(),
  * which runs the ring's own sync between the before- and after-steps of
  * its links. The hook is installed and removed under netmap_lock and the
- * ring's lock; it runs under the ring's lock and takes the monitor ring's
- * lock inside it (nested: a monitor ring is never watched itself).
+ * ring's lock (IRQs off: some syncs run in IRQ context, see irqsafe_sync).
+ *
+ * A monitor rx ring is filled as a pipe's rx ring is, without its lock:
+ * the watched rings (producers, serialised by mon->lock, IRQ-safe) write
+ * the free slots from mk->peer_tail on and publish it; the monitor's rxsync
+ * publishes mk->nr_hwcur as it releases slots. Both with release/acquire.
+ * So the producers, which may run in any context, never take a ring lock
+ * that process context holds with IRQs on.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -65,6 +71,7 @@ enum nm_mon_kind {
  * @kind: what it takes
  * @txmon: NS_TXMON when the traffic is the watched port's tx traffic
  * @seen: NM_MON_COPY_TX and NM_MON_ZFREE: the next slot to take
+ * @lock: the producers' lock of the monitor (nm_mon_port.lock)
  */
 struct nm_mon_link {
 	struct list_head node;
@@ -73,6 +80,7 @@ struct nm_mon_link {
 	enum nm_mon_kind kind;
 	u16 txmon;
 	u32 seen;
+	spinlock_t *lock;
 };
 
 /**
@@ -97,6 +105,7 @@ struct netmap_mon_kring {
  * @zcopy: zero-copy
  * @links: the links while bound
  * @nlinks: how many
+ * @lock: serialises the producers of all the monitor's rx rings
  */
 struct nm_mon_port {
 	struct netmap_port up;
@@ -107,6 +116,7 @@ struct nm_mon_port {
 	bool zcopy;
 	struct nm_mon_link *links;
 	u32 nlinks;
+	spinlock_t lock;
 };
 
 static struct nm_mon_port *nm_mon_port(struct netmap_port *port)
@@ -189,13 +199,14 @@ static void nm_mon_range(struct nm_mon_link *l, u32 from, u32 to)
 {
 	struct netmap_kring *pk = l->pk, *mk = l->mk;
 	u32 mn = mk->num_slots;
-	u32 t, room;
+	unsigned long flags;
+	u32 t, t0, room;
 
 	if (from == to)
 		return;
-	spin_lock_nested(&mk->lock, SINGLE_DEPTH_NESTING);
-	t = mk->nr_hwtail;
-	room = nm_dist(t, nm_back(mk->nr_hwcur, 1, mn), mn);
+	spin_lock_irqsave(l->lock, flags);
+	t = t0 = mk->peer_tail;
+	room = nm_dist(t, nm_back(smp_load_acquire(&mk->nr_hwcur), 1, mn), mn);
 	while (from != to) {
 		u32 k = nm_mon_chain(pk, from, to), j;
 
@@ -210,11 +221,11 @@ static void nm_mon_range(struct nm_mon_link *l, u32 from, u32 to)
 			from = (from + k) % pk->num_slots;
 		}
 	}
-	if (t != mk->nr_hwtail) {
-		mk->nr_hwtail = t;
+	if (t != t0)
+		smp_store_release(&mk->peer_tail, t);
+	spin_unlock_irqrestore(l->lock, flags);
+	if (t != t0)
 		netmap_kring_wake(mk);
-	}
-	spin_unlock(&mk->lock);
 }
 
 /* The sync of a watched ring. Its lock is held. */
@@ -261,6 +272,7 @@ static int nm_mon_attach(struct nm_mon_link *l)
 	struct netmap_kring *pk = l->pk;
 	bool z = l->kind == NM_MON_ZREL || l->kind == NM_MON_ZFREE;
 	struct netmap_mon_kring *st = pk->mon, *fresh = NULL;
+	unsigned long flags;
 
 	lockdep_assert_held(&netmap_lock);
 	if (st && z && st->zcopy)
@@ -271,7 +283,7 @@ static int nm_mon_attach(struct nm_mon_link *l)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&fresh->links);
 	}
-	spin_lock(&pk->lock);
+	spin_lock_irqsave(&pk->lock, flags);
 	if (fresh) {
 		fresh->sync = pk->nm_sync;
 		pk->mon = fresh;
@@ -282,7 +294,7 @@ static int nm_mon_attach(struct nm_mon_link *l)
 	list_add_tail(&l->node, &st->links);
 	if (z)
 		st->zcopy = true;
-	spin_unlock(&pk->lock);
+	spin_unlock_irqrestore(&pk->lock, flags);
 	return 0;
 }
 
@@ -291,10 +303,11 @@ static void nm_mon_detach(struct nm_mon_link *l)
 {
 	struct netmap_kring *pk = l->pk;
 	struct netmap_mon_kring *st = pk->mon;
+	unsigned long flags;
 	bool last;
 
 	lockdep_assert_held(&netmap_lock);
-	spin_lock(&pk->lock);
+	spin_lock_irqsave(&pk->lock, flags);
 	list_del(&l->node);
 	if (l->kind == NM_MON_ZREL || l->kind == NM_MON_ZFREE)
 		st->zcopy = false;
@@ -303,7 +316,7 @@ static void nm_mon_detach(struct nm_mon_link *l)
 		pk->nm_sync = st->sync;
 		pk->mon = NULL;
 	}
-	spin_unlock(&pk->lock);
+	spin_unlock_irqrestore(&pk->lock, flags);
 	if (last)
 		kfree(st);
 }
@@ -325,6 +338,7 @@ static void nm_mon_link_init(struct nm_mon_port *mon, struct nm_mon_link *l,
 	struct netmap_kring *pk = &mon->parent->krings[t][i];
 
 	l->mk = nm_mon_target(mon, t, i);
+	l->lock = &mon->lock;
 	l->txmon = t == NM_TX ? NS_TXMON : 0;
 	l->pk = pk;
 	if (!mon->zcopy) {
@@ -390,10 +404,12 @@ static int nm_mon_txsync(struct netmap_kring *kring)
 	return 0;
 }
 
-/* The watched rings fill it (nm_mon_range()); the sync only releases. */
+/* The watched rings fill it (nm_mon_range()); the sync releases and looks. */
 static int nm_mon_rxsync(struct netmap_kring *kring)
 {
-	kring->nr_hwcur = kring->rhead;
+	if (kring->rhead != kring->nr_hwcur)
+		smp_store_release(&kring->nr_hwcur, kring->rhead);
+	kring->nr_hwtail = smp_load_acquire(&kring->peer_tail);
 	return 0;
 }
 
@@ -461,6 +477,7 @@ static struct nm_mon_port *nm_mon_new(struct netmap_port *parent, u64 flags)
 	if (!mon)
 		return ERR_PTR(-ENOMEM);
 	netmap_port_init(&mon->up, &nm_mon_ops);
+	spin_lock_init(&mon->lock);
 	strscpy(mon->up.name, parent->name, sizeof(mon->up.name));
 	netmap_mem_get(parent->mem);
 	mon->up.mem = parent->mem;

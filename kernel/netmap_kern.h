@@ -19,14 +19,24 @@
  *
  * Lock order (outermost first); every lock is documented where it lives:
  *
- *   priv->lock          (dev.c)   control requests of one descriptor
+ *   priv->lock          (dev.c)   control requests of one descriptor;
+ *                                 SYNC_KLOOP_START drops it while its
+ *                                 loop runs (kloop.c)
+ *   nm_kloops_lock      (kloop.c) the running kloops (a leaf mutex)
  *   netmap_lock         (port.c)  registry, port refs, bindings, ring memory
  *   rtnl_lock           (Linux)   NIC ports (generic.c) hook and unhook
  *                                 netdevs with it; never take netmap_lock
  *                                 while holding it
  *   mem->lock           (mem.c)   the pools of one region
  *   netmap_mem_table    (mem.c)   region ids; final put of a region
+ *   kloop ring lock     (kloop.h) one CSB exchange of a ring (spinlock);
+ *                                 inside an eventfd's wait-queue lock
+ *                                 when a DIRECT kick syncs (kloop_wake.c)
  *   kring->lock         (ring.c)  the sync state of one ring (spinlock)
+ *   vale_dst.lock       (vale.h)  VALE deliveries into one ring (BH-safe
+ *                                 spinlock): taken inside the source ring's
+ *                                 kring->lock, and outside the kring->lock
+ *                                 of a NIC tx ring it fills
  *
  * User memory is touched (and may fault, taking mmap_lock) only with
  * priv->lock held or no lock at all, never under the locks that follow it.
@@ -197,6 +207,22 @@ static inline u64 netmap_obj_offset(const struct netmap_mem *mem,
 	return pool->offset + (u64)idx * pool->objsize;
 }
 
+/**
+ * struct netmap_uint_param - a module parameter bounded to [@min, @max]
+ * @val: the value (READ_ONCE() it)
+ * @min: the smallest value accepted
+ * @max: the largest value accepted
+ *
+ * module_param_cb(name, &netmap_uint_param_ops, &param, 0644) (param.c).
+ */
+struct netmap_uint_param {
+	unsigned int val;
+	unsigned int min;
+	unsigned int max;
+};
+
+extern const struct kernel_param_ops netmap_uint_param_ops;
+
 /* A buffer index userspace may legitimately hold in a slot. */
 static inline bool netmap_buf_idx_ok(const struct netmap_mem *mem, u32 idx)
 {
@@ -231,7 +257,8 @@ struct netmap_mon_kring;
  * @rcur: last validated ring->cur
  * @rtail: last tail published to userspace
  * @peer_tail: pipe rx rings: where the peer's txsync stopped filling;
- *	written by the peer under the peer's lock (release/acquire)
+ *	written by the peer under the peer's lock (release/acquire). Monitor
+ *	rx rings: where the watched rings stopped filling (monitor.c)
  * @peer: pipes: the ring at the other end (tx <-> rx)
  * @host: a host ring (index @ring_id >= port->nrings[@tx])
  * @mon: monitors watching this ring (monitor.c); changed under

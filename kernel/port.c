@@ -4,7 +4,7 @@
  * resolution.
  *
  * A name resolves, in this order, to: a null port (when the request's mode
- * is NR_REG_NULL), a monitor (a later issue), a pipe end ("X{N" or "X}N"),
+ * is NR_REG_NULL), a monitor (monitor.c), a pipe end ("X{N" or "X}N"),
  * a VALE port ("valeS:P", vale.c), or a port in the registry. A
  * plain name that is not registered names a netdev of the caller's network
  * namespace, bound through the emulated adapter (generic.c); an unknown
@@ -22,6 +22,7 @@
 #include <linux/errno.h>
 #include <linux/if.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -29,6 +30,7 @@
 #include "netmap_kern.h"
 
 DEFINE_MUTEX(netmap_lock);
+EXPORT_SYMBOL_GPL(netmap_lock);
 
 /* Named ports that lookups can find (pipe parents today). netmap_lock. */
 static LIST_HEAD(netmap_ports);
@@ -47,12 +49,14 @@ void netmap_port_init(struct netmap_port *port,
 	INIT_LIST_HEAD(&port->pipes);
 	atomic_inc(&netmap_port_count);
 }
+EXPORT_SYMBOL_GPL(netmap_port_init);
 
 /* The port's storage is about to be freed: stop counting it. */
 void netmap_port_fini(struct netmap_port *port)
 {
 	atomic_dec(&netmap_port_count);
 }
+EXPORT_SYMBOL_GPL(netmap_port_fini);
 
 /**
  * netmap_port_krings_alloc() - allocate the kernel rings of a port
@@ -82,6 +86,7 @@ int netmap_port_krings_alloc(struct netmap_port *port)
 	}
 	return 0;
 }
+EXPORT_SYMBOL_GPL(netmap_port_krings_alloc);
 
 void netmap_port_krings_free(struct netmap_port *port)
 {
@@ -92,12 +97,14 @@ void netmap_port_krings_free(struct netmap_port *port)
 		port->krings[t] = NULL;
 	}
 }
+EXPORT_SYMBOL_GPL(netmap_port_krings_free);
 
 void netmap_port_get(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
 	port->refs++;
 }
+EXPORT_SYMBOL_GPL(netmap_port_get);
 
 /* Drop a reference; the last one calls the dtor. netmap_lock held. */
 void netmap_port_put(struct netmap_port *port)
@@ -107,6 +114,7 @@ void netmap_port_put(struct netmap_port *port)
 		return;
 	port->ops->dtor(port);
 }
+EXPORT_SYMBOL_GPL(netmap_port_put);
 
 /* Make @port findable by name. netmap_lock held. */
 void netmap_port_register(struct netmap_port *port)
@@ -114,12 +122,14 @@ void netmap_port_register(struct netmap_port *port)
 	lockdep_assert_held(&netmap_lock);
 	list_add_tail(&port->node, &netmap_ports);
 }
+EXPORT_SYMBOL_GPL(netmap_port_register);
 
 void netmap_port_unregister(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
 	list_del_init(&port->node);
 }
+EXPORT_SYMBOL_GPL(netmap_port_unregister);
 
 /**
  * netmap_port_find() - a registered port by name

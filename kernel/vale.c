@@ -46,54 +46,19 @@
 /* Module parameters                                                       */
 /* ---------------------------------------------------------------------- */
 
-struct vale_param {
-	unsigned int *val;
-	unsigned int min;
-	unsigned int max;
-};
+static struct netmap_uint_param vale_max_switches = {
+	8, 1, VALE_SWITCHES_MAX };
+static struct netmap_uint_param vale_max_ports = {
+	VALE_PORTS_MAX, 1, VALE_PORTS_MAX };
+struct netmap_uint_param vale_age = { 300, 1, 86400 };
 
-static unsigned int vale_max_switches = 8;
-static unsigned int vale_max_ports = VALE_PORTS_MAX;
-unsigned int vale_age_secs = 300;
-
-static struct vale_param vale_p_switches = {
-	&vale_max_switches, 1, VALE_SWITCHES_MAX };
-static struct vale_param vale_p_ports = {
-	&vale_max_ports, 1, VALE_PORTS_MAX };
-static struct vale_param vale_p_age = { &vale_age_secs, 1, 86400 };
-
-static int vale_param_set(const char *val, const struct kernel_param *kp)
-{
-	const struct vale_param *p = kp->arg;
-	unsigned int v;
-	int err;
-
-	err = kstrtouint(val, 0, &v);
-	if (err)
-		return err;
-	if (v < p->min || v > p->max)
-		return -EINVAL;
-	WRITE_ONCE(*p->val, v);
-	return 0;
-}
-
-static int vale_param_get(char *buf, const struct kernel_param *kp)
-{
-	const struct vale_param *p = kp->arg;
-
-	return sysfs_emit(buf, "%u\n", READ_ONCE(*p->val));
-}
-
-static const struct kernel_param_ops vale_param_ops = {
-	.set = vale_param_set,
-	.get = vale_param_get,
-};
-
-module_param_cb(vale_max_switches, &vale_param_ops, &vale_p_switches, 0644);
+module_param_cb(vale_max_switches, &netmap_uint_param_ops,
+		&vale_max_switches, 0644);
 MODULE_PARM_DESC(vale_max_switches, "VALE switches at most (1-64)");
-module_param_cb(vale_max_ports, &vale_param_ops, &vale_p_ports, 0644);
+module_param_cb(vale_max_ports, &netmap_uint_param_ops, &vale_max_ports,
+		0644);
 MODULE_PARM_DESC(vale_max_ports, "ports per VALE switch at most (1-254)");
-module_param_cb(vale_age, &vale_param_ops, &vale_p_age, 0644);
+module_param_cb(vale_age, &netmap_uint_param_ops, &vale_age, 0644);
 MODULE_PARM_DESC(vale_age,
 		 "seconds a learned MAC address stays valid without traffic");
 
@@ -204,9 +169,9 @@ static int vale_member_room(const char *swname)
 	struct vale_switch *sw = vale_switch_find(swname);
 
 	if (!sw)
-		return vale_nswitches >= READ_ONCE(vale_max_switches) ?
+		return vale_nswitches >= READ_ONCE(vale_max_switches.val) ?
 		       -ENOMEM : 0;
-	return sw->nmembers >= READ_ONCE(vale_max_ports) ? -ENOSPC : 0;
+	return sw->nmembers >= READ_ONCE(vale_max_ports.val) ? -ENOSPC : 0;
 }
 
 static struct vale_switch *vale_switch_new(const char *swname)

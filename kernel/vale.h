@@ -148,7 +148,7 @@ static inline struct vale_port *vale_port_of(struct netmap_port *port)
 }
 
 /* vale.c */
-extern unsigned int vale_age_secs;
+extern struct netmap_uint_param vale_age;
 bool vale_is_port(const struct netmap_port *port);
 bool vale_name_split(const char *name, char *sw, size_t swlen,
 		     const char **port);

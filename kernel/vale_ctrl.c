@@ -161,7 +161,8 @@ int netmap_vale_list(char *name, u16 *bridge, u32 *port)
 	if (name[0]) {
 		m = vale_member_by_name(name, &err);
 		if (m) {
-			sw = rcu_dereference_protected(m->sw, 1);
+			sw = rcu_dereference_protected(m->sw,
+							lockdep_is_held(&netmap_lock));
 			*bridge = sw->idx;
 			*port = m->idx;
 		} else if (err == -ENXIO) {
@@ -172,7 +173,8 @@ int netmap_vale_list(char *name, u16 *bridge, u32 *port)
 	for (b = *bridge, p = *port; b < VALE_SWITCHES_MAX; b++, p = 0) {
 		sw = vale_switch_at(b);
 		for (; sw && p < sw->hi; p++) {
-			m = rcu_dereference_protected(sw->members[p], 1);
+			m = rcu_dereference_protected(sw->members[p],
+						lockdep_is_held(&netmap_lock));
 			if (m) {
 				strscpy(name, m->name, NETMAP_REQ_IFNAMSIZ);
 				*bridge = b;

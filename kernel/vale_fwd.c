@@ -178,7 +178,7 @@ static void vale_classify(struct vale_fwd *f, u32 slot, u32 nfrags)
 				    f->age);
 		if (d == f->src->idx)
 			return;		/* back where it came from */
-		dst = d < 0 ? VALE_FLOOD : d;
+		dst = d < 0 || d >= VALE_PORTS_MAX ? VALE_FLOOD : d;
 	}
 	p = &f->b->pkt[f->npkts];
 	p->data = clen == len ? data : NULL;
@@ -546,7 +546,7 @@ u32 vale_forward(struct vale_member *src, struct netmap_kring *kring,
 		.mem = kring->port->mem,
 		.hdr_len = READ_ONCE(src->hdr_len),
 		.now = jiffies,
-		.age = READ_ONCE(vale_age_secs) * HZ,
+		.age = READ_ONCE(vale_age.val) * HZ,
 		.b = b,
 	};
 	u32 n = kring->num_slots, done = 0;

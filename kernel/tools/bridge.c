@@ -58,7 +58,7 @@ static volatile sig_atomic_t stop;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: %s -i PORT_A [-i PORT_B] [-b BURST] [-v]\n"
+		"Usage: %s -i PORT_A [-i PORT_B] [-b BURST] [-v]\n"
 		"       %s -L LINKS [-b BURST] [-v]\n"
 		"  -i PORT   a netmap port spec; with one -i the other end is its\n"
 		"            host rings (PORT^)\n"

@@ -69,7 +69,7 @@ struct kl_opts {
 	uint32_t sleep_us;
 	const char *peer;
 	double peer_rate;		/* the peer's tx rate, pps; 0: unlimited */
-	int kloop_cpu;			/* pin the kloop thread there, or -1 */
+	int kloop_cpu;			/* the kloop thread's CPU; -1: -a's */
 	int hostile;
 	uint64_t seed;
 };
@@ -130,8 +130,8 @@ static const char tool_extra_help[] =
 	"  --peer-rate PPS   the peer's tx rate (VALE drops what a ring cannot take)\n"
 	"  --hostile         -n random CSB and slot writes instead of traffic\n"
 	"  --seed N          the random seed of --hostile (default 1)\n"
-	"  --kloop-cpu CPU   pin the kloop thread (default: not pinned)\n"
-	"With -a CPU the guest thread runs on CPU and the peer thread on CPU + 1.\n"
+	"  --kloop-cpu CPU   pin the kloop thread there (default: -a's CPU)\n"
+	"With -a CPU the guest and kloop threads run on CPU, the peer on CPU + 1.\n"
 	"For -f tx, seconds end when the kloop has taken the last frame, so the\n"
 	"rate compares with the receiver's.\n";
 
@@ -871,7 +871,8 @@ static void *kloop_main(void *arg)
 	size_t esize = sizeof(*efds) + g->nrings * sizeof(efds->eventfds[0]);
 	unsigned int k;
 
-	pin.cpu = g->ko->kloop_cpu;
+	if (g->ko->kloop_cpu >= 0)
+		pin.cpu = g->ko->kloop_cpu;
 	gen_pin_cpu(&pin, 0);
 	nm_req_init(&hdr, NETMAP_REQ_SYNC_KLOOP_START, g->port.hdr.nr_name,
 		    &body);
@@ -1139,7 +1140,7 @@ int main(int argc, char **argv)
 			gen_fatal(&o, "cannot start the peer thread: %s",
 				  strerror(err));
 	}
-	/* -a: the guest on CPU, the peer on CPU + 1; the kloop floats. */
+	/* -a: the guest (and the kloop) on CPU, the peer on CPU + 1. */
 	gen_pin_cpu(&o, 0);
 	gen_wait_start(&o);
 	if (ko.hostile)

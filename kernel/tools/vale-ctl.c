@@ -52,7 +52,7 @@ usage_error(const char *fmt, ...)
 
 static void usage(void)
 {
-	printf("usage: %s [-l [valeS:P]] [-g valeS:P] [-n NAME [-C spec] [-m memid]]\n"
+	printf("Usage: %s [-l [valeS:P]] [-g valeS:P] [-n NAME [-C spec] [-m memid]]\n"
 	       "       [-r NAME] [-a valeS:IF] [-h valeS:IF] [-d valeS:IF]\n"
 	       "       [-p valeS:IF [-C mode,cpu[,n]]] [-P valeS:IF]\n"
 	       "  (no option)  list the ports of every switch\n"

@@ -535,6 +535,11 @@ def test_bad_pointers_are_counted_and_the_ring_recovers(pname):
             csb.write(0, 1)
             _wait_for(lambda: counters.read("kloop_errors") > before)
             assert csb.read(0) == (0, n - 1)
+            # Fix the slot while no valid head covers it (the kloop keeps looking at what it was
+            # handed: a slot half rewritten would go out as it stands).
+            before = counters.read("kloop_errors")
+            csb.write(0, n + 7)
+            _wait_for(lambda: counters.read("kloop_errors") > before)
             # sane values again: traffic flows
             tx.set(0, idx, 60, 0)
             tx.write_buf(idx, b"\x5a" * 60)
@@ -548,4 +553,20 @@ def test_bad_pointers_are_counted_and_the_ring_recovers(pname):
 
             _wait_for(arrived)
             assert got == [[b"\x5a" * 60]]
-        assert counters.read("kloop_errors") >= errors0 + 6
+        assert counters.read("kloop_errors") >= errors0 + 7
+
+
+def test_csb_unmapped_under_a_running_loop(pname):
+    """The kernel keeps its own pin of the arrays: munmap() by the guest harms nobody else."""
+    with _excl(f"{pname}{{1") as g, Port.open(f"{pname}}}1") as peer:
+        csb = Csb(2)
+        csb.enable(g)
+        with Kloop(g, sleep_us=100):
+            csb.close()  # both arrays gone from the process
+            peer.tx.put([[b"\x44" * 60]] * 5)
+            peer.txsync()
+            time.sleep(0.05)
+            fresh = libc.anon_mmap(8192)  # may reuse the addresses: the kernel must not care
+            libc.munmap(fresh, 8192)
+        assert counters.read("csb_count") == 1  # until the descriptor unbinds
+    assert counters.read("csb_count") == 0

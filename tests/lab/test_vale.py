@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from nm import Port, abi, port_info, transfer
+from nm import Port, abi, pools_info, port_info, transfer
 from nm.packets import mismatch, payload
 from nm.proc import Child
 from nm.vale import BCAST, frame, mac, param, vlist, where
@@ -87,6 +87,15 @@ def test_each_port_has_its_own_private_region(sw):
         send(a, [frame(BCAST, mac(1), 7)])
         got = recv(b)
         assert got == [frame(BCAST, mac(1), 7)]
+
+
+def test_pools_info_of_a_vale_port_is_its_own_region(sw):
+    with ports(sw, "a", "b") as (a, b):
+        pa, pb = pools_info(f"{sw}:a"), pools_info(f"{sw}:b")
+        assert (pa.nr_mem_id, pb.nr_mem_id) == (a.reg.nr_mem_id, b.reg.nr_mem_id)
+        assert pa.nr_memsize == a.reg.nr_memsize
+        assert pa.nr_buf_pool_objsize == a.tx.buf_size
+        assert pools_info("", mem_id=a.reg.nr_mem_id).nr_mem_id == a.reg.nr_mem_id
 
 
 def test_ports_are_ephemeral_and_the_switch_goes_with_the_last(sw):

@@ -302,21 +302,29 @@ def test_legacy_bdg_commands(vp, sw):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.lab(modules=[])
-def test_rmmod_deletes_persistent_ports():
+@pytest.mark.lab(modules=[], smp=2)
+def test_rmmod_deletes_persistent_ports_and_lets_nics_go():
+    from nm.netdev import veth_pair
+    from nm.vale import polling
+
     from ptnet.build import kbuild
     from ptnet.lab import kernel
 
     ko = kbuild.module_path(kernel.find(os.environ["PTNET_LAB_KERNEL"]), "netmap")
     subprocess.run(["insmod", str(ko)], check=True)
-    try:
-        assert newif("vpgone") == 0
-        assert attach("vale0:vpgone") == (0, 0)
-        assert newif("vpgone2") == 0
-        with Port.open("vale1:x"):
-            pass
-    finally:
-        r = subprocess.run(["rmmod", "netmap"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert not netdev_exists("vpgone") and not netdev_exists("vpgone2")
-    assert not Path("/sys/module/netmap").exists()
+    with veth_pair() as (a, _):
+        try:
+            assert newif("vpgone") == 0
+            assert attach("vale0:vpgone") == (0, 0)
+            assert newif("vpgone2") == 0
+            assert attach(f"vale1:{a}", host=True)[0] == 0
+            assert polling(f"vale1:{a}", True, mode=1, first=1) == 0
+            with Port.open("vale1:x"):
+                pass
+        finally:
+            r = subprocess.run(["rmmod", "netmap"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert not netdev_exists("vpgone") and not netdev_exists("vpgone2")
+        assert not Path("/sys/module/netmap").exists()
+        # the NIC works for the stack again
+        assert "ptva" in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
