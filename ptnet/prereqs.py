@@ -19,6 +19,27 @@ LAB_PACKAGES = (
     "dwarves",  # pahole: BTF for modules on 6.12
     "iproute2",  # veth pairs and namespaces inside the lab
     "libc6-dev",  # static userspace tools
+    # ptnet vm: the ssh client for `vm ssh`, and libvirtd for the libvirt backend (the guest's
+    # dropbear and its libraries are downloaded as .debs into the image, never installed here)
+    "openssh-client",
+    "libvirt-daemon",
+    "libvirt-daemon-driver-qemu",
+)
+
+
+# What `ptnet build qemu` needs besides the lab packages (meson >= 1.5 comes from bookworm-backports
+# into a venv in the cache, so it is not listed).
+QEMU_BUILD_PACKAGES = (
+    "dpkg-dev",  # dpkg-source unpacks the Debian source package
+    "patch",
+    "gcc",
+    "pkg-config",
+    "ninja-build",
+    "flex",
+    "bison",
+    "libglib2.0-dev",
+    "libpixman-1-dev",
+    "libslirp-dev",  # -netdev user
 )
 
 
@@ -37,8 +58,8 @@ def missing(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
 
 
 def install() -> list[str]:
-    """Install whatever is missing; return what was installed (nothing when all is there)."""
-    todo = missing()
+    """Install whatever the lab and `ptnet build qemu` miss; return what was installed."""
+    todo = missing(LAB_PACKAGES + QEMU_BUILD_PACKAGES)
     if todo:
         host.apt_update()
         host.apt_install(todo)

@@ -52,3 +52,20 @@ def headers(
     from ptnet.build import tools as user_tools
 
     print(user_tools.install_headers(prefix))
+
+
+@app.command()
+def qemu(
+    patches: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="A directory with a series file and its patches. "
+            "Default: $PTNET_QEMU_PATCHES or the checkout's qemu-patches/.",
+        ),
+    ] = None,
+) -> None:
+    """Fetch the pinned QEMU source, apply qemu-patches/series, build it; print the binary path."""
+    from ptnet.build import qemu as qemu_build
+
+    print(qemu_build.build(patches))
