@@ -63,3 +63,17 @@ def kloop(
 ) -> None:
     """A pipe driven through the CSB by the sync kloop, against ioctl syncs: one lab boot."""
     _traffic("kloop", kernel, runs, seconds, output)
+
+
+@app.command()
+def vm(
+    boots: Annotated[int, typer.Option(min=1, help="How many up/down cycles.")] = 3,
+    helps: Annotated[int, typer.Option(min=1, help="How many `ptnet --help` runs.")] = 10,
+    backend: Annotated[str, typer.Option(help="qemu or libvirt.")] = "qemu",
+    output: OutputOpt = None,
+) -> None:
+    """`ptnet vm up` to a ready guest (SSH answering) and `ptnet --help` latency (< 200 ms)."""
+    from ptnet.bench import harness
+    from ptnet.bench import vm as vm_bench
+
+    harness.emit(vm_bench.run(boots, helps, backend), output)

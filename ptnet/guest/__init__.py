@@ -1,0 +1,1 @@
+"""Reaching inside ptnet guests: SSH with pinned keys, and pkt-gen runs."""

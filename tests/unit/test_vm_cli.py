@@ -1,0 +1,89 @@
+"""`ptnet vm` input handling: one-line errors with exit code 2, --dry-run, and refusing ports
+that this host cannot provide (ports are never faked)."""
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ptnet.lab import kernel
+
+needs_image_inputs = pytest.mark.skipif(
+    not kernel.cached() or shutil.which("qemu-system-x86_64") is None,
+    reason="needs a cached lab kernel and qemu-system-x86",
+)
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"PTNET_STATE_DIR": str(tmp_path / "state"), "PTNET_RUNTIME_DIR": str(tmp_path / "r")}
+
+
+def one_line_error(proc, code=2) -> str:
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ptnet: error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "Bad"], "bad VM name 'Bad'"),
+        (["up", "vm1", "--cpus", "0"], "bad --cpus 0"),
+        (["up", "vm1", "--mem", "1T"], "bad --mem '1T'"),
+        (["up", "vm1", "--port", "vale1:"], "bad port spec 'vale1:'"),
+        (["up", "vm1", "--port", "pipeA{x"], "bad port spec 'pipeA{x'"),
+        (["up", "vm1", "--port", "vale1:1", "--port", "vale1:1"], "port 'vale1:1' is given twice"),
+        (["up", "vm1", "--port", "vale1:1/t"], "cannot be a VM's passthrough NIC"),
+        (["up", "vm1", "--backend", "xen"], "xen"),
+        (["up", "vm1", "--image", "nope", "--dry-run"], "unknown image 'nope'"),
+        (["down"], "give a VM name or --all"),
+        (["down", "vm1", "--all"], "give a VM name or --all"),
+        (["show", "ghost"], "no VM named 'ghost'"),
+        (["exec", "ghost", "--", "true"], "no VM named 'ghost'"),
+        (["exec", "ghost"], "no command given"),
+        (["port", "add", "ghost", "vale1:"], "bad port spec 'vale1:'"),
+        (["port", "del", "ghost", "vale1:1"], "no VM named 'ghost'"),
+        (["validate", "ghost", "--size", "20"], "--size"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run_ptnet, env, args, message):
+    assert message in one_line_error(run_ptnet("vm", *args, env=env))
+
+
+def test_down_of_an_unknown_vm_is_a_no_op(run_ptnet, env):
+    proc = run_ptnet("vm", "down", "ghost", env=env)
+    assert proc.returncode == 0 and "nothing to do" in proc.stderr
+    assert run_ptnet("vm", "list", "--format", "json", env=env).stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(os.path.exists("/dev/netmap"), reason="this host has netmap.ko loaded")
+def test_a_port_without_netmap_on_the_host_fails_before_anything_starts(run_ptnet, env):
+    proc = run_ptnet("vm", "up", "vm1", "--port", "vale1:10", env=env)
+    line = one_line_error(proc, code=1)
+    assert "--port vale1:10: this host has no /dev/netmap" in line
+    assert not (Path(env["PTNET_STATE_DIR"]) / "vms" / "vm1.json").exists()
+    assert not (Path(env["PTNET_RUNTIME_DIR"]) / "vms" / "vm1").exists()
+    assert run_ptnet("vm", "list", "--format", "json", env=env).stdout.strip() == "[]"
+
+
+@needs_image_inputs
+@pytest.mark.parametrize("backend", ["qemu", "libvirt"])
+def test_dry_run_prints_the_plan_and_starts_nothing(run_ptnet, env, backend):
+    args = ["vm", "up", "dry1", "--port", "vale1:10", "--port", "pipeA{2", "--cpus", "2"]
+    proc = run_ptnet(*args, "--mem", "1G", "--backend", backend, "--dry-run", env=env)
+    assert proc.returncode == 0, proc.stderr
+    if backend == "qemu":
+        argv = shlex.split(proc.stdout)
+        assert argv[argv.index("-smp") + 1] == "2" and argv[argv.index("-m") + 1] == "1024"
+        assert "netmap,id=port0,ifname=vale1:10,passthrough=on" in argv
+        assert "netmap,id=port1,ifname=netmap:pipeA{2,passthrough=on" in argv
+        assert argv[-1] == "-daemonize"
+    else:
+        assert proc.stdout.startswith("<domain type=")
+        assert "<qemu:arg value='ptnet-pci,netdev=port1," in proc.stdout
+    assert not (Path(env["PTNET_STATE_DIR"]) / "vms" / "dry1.json").exists()
+    assert not (Path(env["PTNET_RUNTIME_DIR"]) / "vms" / "dry1").exists()
