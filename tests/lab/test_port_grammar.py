@@ -12,7 +12,6 @@ on the host over random specs.
 
 import errno
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,27 +19,8 @@ import pytest
 from nm import Port
 from nm.netdev import veth_pair
 
-from ptnet import paths
 from ptnet.errors import UsageError
 from ptnet.model.ports import PortSpec, parse_port
-
-UAPI = paths.source_root() / "kernel" / "include" / "uapi"
-CHECKER = Path(__file__).with_name("port_spec_check.c")
-
-
-@pytest.fixture(scope="module")
-def checker(tmp_path_factory) -> Path:
-    cc = shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no gcc in the lab guest")
-    exe = tmp_path_factory.mktemp("psc") / "port_spec_check"
-    build = subprocess.run(
-        [cc, "-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{UAPI}", "-o", exe, CHECKER],
-        capture_output=True,
-        text=True,
-    )
-    assert build.returncode == 0, build.stderr
-    return exe
 
 
 def nm_open_all(exe: Path, specs: list[str]) -> list[tuple[str, int | None, list[str]]]:
@@ -77,7 +57,7 @@ def python_refuses(spec: str) -> str:
     return str(exc.value)
 
 
-def test_accepted_specs_open(checker, pname):
+def test_accepted_specs_open(port_spec_checker, pname):
     with veth_pair() as (a, _):
         held = Port.open(f"{pname}{{5")  # monitors need an active port to watch
         try:
@@ -107,7 +87,7 @@ def test_accepted_specs_open(checker, pname):
                 f"netmap:{a}/T",
                 f"netmap:{a}/R",
             ]
-            results = nm_open_all(checker, specs)
+            results = nm_open_all(port_spec_checker, specs)
         finally:
             held.close()
     for spec, (outcome, err, fields) in zip(specs, results, strict=True):
@@ -116,7 +96,7 @@ def test_accepted_specs_open(checker, pname):
         assert fields == decoded(p), spec
         assert err == 0, (spec, errno.errorcode.get(err, err))
         # The canonical text is what QEMU gets: it must decode the same in C.
-        assert nm_open_all(checker, [str(p)])[0][2] == fields, str(p)
+        assert nm_open_all(port_spec_checker, [str(p)])[0][2] == fields, str(p)
 
 
 # Specs nm_spec_parse() passes but nm_open() or the kernel refuse whatever exists; the Python
@@ -161,25 +141,25 @@ PARSERS_REFUSE = [
 
 
 @pytest.mark.parametrize(("spec", "err"), KERNEL_REFUSES)
-def test_specs_python_refuses_fail_in_nm_open(checker, spec, err):
+def test_specs_python_refuses_fail_in_nm_open(port_spec_checker, spec, err):
     python_refuses(spec)
-    [(outcome, got, fields)] = nm_open_all(checker, [spec])
+    [(outcome, got, fields)] = nm_open_all(port_spec_checker, [spec])
     if outcome == "ok":
         assert got == err, (spec, errno.errorcode.get(got, got))
     else:
         assert err == errno.EINVAL, fields  # refused by nm_spec_parse itself
 
 
-def test_specs_both_parsers_refuse(checker):
+def test_specs_both_parsers_refuse(port_spec_checker):
     for spec in PARSERS_REFUSE:
         python_refuses(spec)
     for spec, (outcome, _, fields) in zip(
-        PARSERS_REFUSE, nm_open_all(checker, PARSERS_REFUSE), strict=True
+        PARSERS_REFUSE, nm_open_all(port_spec_checker, PARSERS_REFUSE), strict=True
     ):
         assert outcome == "err", (spec, fields)
 
 
-def test_random_names_python_refuses_never_open(checker, pname):
+def test_random_names_python_refuses_never_open(port_spec_checker, pname):
     """Names built to hit the kernel's rules: whatever the Python parser refuses fails to open,
     and whatever it accepts decodes the same as in C."""
     rng = random.Random(20261123)
@@ -192,7 +172,9 @@ def test_random_names_python_refuses_never_open(checker, pname):
         )
         specs.append(rng.choice(["netmap:", "", "vale0:", "vale:"]) + name + tail)
     refused = 0
-    for spec, (outcome, err, fields) in zip(specs, nm_open_all(checker, specs), strict=True):
+    for spec, (outcome, err, fields) in zip(
+        specs, nm_open_all(port_spec_checker, specs), strict=True
+    ):
         try:
             p = parse_port(spec)
         except UsageError:
