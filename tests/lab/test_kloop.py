@@ -17,6 +17,7 @@ from nm.kloop import (
     Csb,
     Kloop,
     eventfd_pair,
+    eventfd_pairs,
     eventfds_option,
     kick,
     mode_option,
@@ -202,31 +203,19 @@ def test_stop_without_a_loop_is_enoent(pname):
 
 @pytest.mark.parametrize("entries", [0, 1, 3, 64])
 def test_eventfds_count_must_match_the_rings(pname, entries):
-    fds = [eventfd_pair() for _ in range(max(entries, 1))]
-    try:
-        with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-            csb.enable(p)
-            opt = eventfds_option(fds[:entries])
-            assert _start_errno(p, [opt]) == errno.EINVAL
-            assert opt.status == errno.EINVAL
-    finally:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
+    with eventfd_pairs(max(entries, 1)) as fds, _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        csb.enable(p)
+        opt = eventfds_option(fds[:entries])
+        assert _start_errno(p, [opt]) == errno.EINVAL
+        assert opt.status == errno.EINVAL
 
 
 def test_eventfds_size_not_a_whole_entry_is_einval(pname):
-    fds = [eventfd_pair() for _ in range(2)]
-    try:
-        with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-            csb.enable(p)
-            opt = eventfds_option(fds, size=24 + 16 - 4)
-            assert _start_errno(p, [opt]) == errno.EINVAL
-            assert opt.status == errno.EINVAL
-    finally:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
+    with eventfd_pairs(2) as fds, _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        csb.enable(p)
+        opt = eventfds_option(fds, size=24 + 16 - 4)
+        assert _start_errno(p, [opt]) == errno.EINVAL
+        assert opt.status == errno.EINVAL
 
 
 def test_eventfds_must_be_eventfds(pname):

@@ -22,6 +22,8 @@ from nm.vale import (
     mac,
     netdev_exists,
     newif,
+    recv,
+    send,
     vale_ctl,
     vlist,
     where,
@@ -41,18 +43,6 @@ def vp():
 @pytest.fixture
 def sw():
     return f"valec{next(_names)}"
-
-
-def send(p: Port, frames: list[bytes]) -> None:
-    assert p.tx.put([[f] for f in frames]) == len(frames)
-    p.txsync()
-
-
-def recv(p: Port) -> list[bytes]:
-    p.rxsync()
-    out = [b"".join(x) for x in p.rx.take()]
-    p.rxsync()
-    return out
 
 
 def names_in(sw: str) -> list[str]:

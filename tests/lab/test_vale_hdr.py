@@ -8,7 +8,7 @@ import struct
 
 import pytest
 from nm import Port, abi
-from nm.vale import BCAST, frame, hdr_get, hdr_set, legacy, mac
+from nm.vale import BCAST, frame, hdr_get, hdr_set, legacy, mac, recv, send
 
 _switches = itertools.count()
 
@@ -37,18 +37,6 @@ def hdr_ports(sw: str, *lengths: int):
 
 def vhdr(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0) -> bytes:
     return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
-
-
-def send(p: Port, data: list[bytes]) -> None:
-    assert p.tx.put([[d] for d in data]) == len(data)
-    p.txsync()
-
-
-def recv(p: Port) -> list[bytes]:
-    p.rxsync()
-    out = [b"".join(x) for x in p.rx.take()]
-    p.rxsync()
-    return out
 
 
 def recv_frags(p: Port) -> list[list[bytes]]:

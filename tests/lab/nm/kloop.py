@@ -9,11 +9,13 @@ Entries: tx rings first, then rx rings (one per bound ring). The guest side writ
 head, and reads ktoa hwtail, then hwcur; on x86 plain ctypes stores and loads keep that order.
 """
 
+import contextlib
 import ctypes
 import os
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Self
 
 from nm import abi, counters
@@ -153,6 +155,18 @@ class Kloop(threading.Thread):
 
 def eventfd_pair() -> tuple[int, int]:
     return os.eventfd(0, os.EFD_CLOEXEC), os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+
+@contextlib.contextmanager
+def eventfd_pairs(n: int) -> Iterator[list[tuple[int, int]]]:
+    """n (ioeventfd, irqfd) pairs, closed afterwards."""
+    pairs = [eventfd_pair() for _ in range(n)]
+    try:
+        yield pairs
+    finally:
+        for pair in pairs:
+            for fd in pair:
+                os.close(fd)
 
 
 def kick(fd: int) -> None:

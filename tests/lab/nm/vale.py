@@ -16,7 +16,7 @@ from pathlib import Path
 from nm import abi
 from nm.libc import errno_of, ioctl
 from nm.packets import payload
-from nm.port import Request, ctrl, dev_open
+from nm.port import Port, Request, ctrl, dev_open
 
 PARAMS = Path("/sys/module/netmap/parameters")
 BCAST = b"\xff" * 6
@@ -160,3 +160,17 @@ def param(name: str, value: int) -> Iterator[None]:
 
 def netdev_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
+
+
+def send(p: Port, frames: list[bytes]) -> None:
+    """Frames out of p's tx ring 0, one slot each, and a txsync."""
+    assert p.tx.put([[f] for f in frames]) == len(frames)
+    p.txsync()
+
+
+def recv(p: Port) -> list[bytes]:
+    """Whatever p's rx ring 0 holds, its slots handed back."""
+    p.rxsync()
+    out = [b"".join(x) for x in p.rx.take()]
+    p.rxsync()
+    return out
