@@ -95,10 +95,13 @@ class Pin:
 
 def patches_dir(override: Path | None = None) -> Path:
     """The directory holding `series` and the patches."""
-    if override is not None:
-        return override
     env = os.environ.get(PATCHES_ENV)
-    return Path(env) if env else paths.source_root() / "qemu-patches"
+    chosen = override if override is not None else Path(env) if env else None
+    if chosen is None:
+        return paths.source_root() / "qemu-patches"
+    if not chosen.is_dir():
+        raise UsageError(f"patch directory {chosen} does not exist")
+    return chosen
 
 
 def load_pin(pdir: Path | None = None) -> Pin:

@@ -1,4 +1,4 @@
-"""`ptnet build`: the project's kernel modules, user-space tools and headers (later QEMU)."""
+"""`ptnet build`: the project's kernel modules, user-space tools, headers and QEMU."""
 
 from pathlib import Path
 from typing import Annotated
@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Build the kernel modules, the user-space tools and the headers.", no_args_is_help=True
+    help="Build the kernel modules, the user-space tools, the headers and QEMU.",
+    no_args_is_help=True,
 )
 
 
@@ -31,7 +32,7 @@ def modules(
 
 @app.command()
 def tools() -> None:
-    """Build the user-space tools (pkt-gen, afpacket-gen) into the cache; print their paths."""
+    """Build the user-space tools (pkt-gen, vale-ctl, bridge, ...) into the cache; print paths."""
     from ptnet.build import tools as user_tools
 
     for path in user_tools.build_tools():

@@ -178,3 +178,9 @@ def _patch(rel: str, marker: str) -> str:
     body = "".join(" " + t for t in tail) + "+" + line
     assert with_marker.endswith(line)
     return f"--- a/{rel}\n+++ b/{rel}\n{hunk}{body}"
+
+
+def test_a_patch_directory_that_does_not_exist_is_bad_input(tmp_path: Path) -> None:
+    proc = _ptnet("build", "qemu", "--patches", str(tmp_path / "nowhere"), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"ptnet: error: patch directory {tmp_path}/nowhere does not exist"
