@@ -20,6 +20,12 @@
  *
  * Every VALE port has a private memory region of its own: the switch
  * copies frames between regions, so no port ever sees another's memory.
+ * A port created with an explicit nr_mem_id (REGISTER, PORT_INFO_GET or
+ * VALE_NEWIF) has its rings in that existing region instead, as in
+ * netmap: a shared region is what its creator asked for (and could map
+ * anyway, as the null port), and the switch still copies. An id that
+ * names no region is -EINVAL, and so is asking for a port that exists
+ * in another region than the one named.
  *
  * Locking: netmap_lock protects the switch table, the members of every
  * switch and the membership of every port. The forwarders (vale_fwd.c)
@@ -392,8 +398,10 @@ bool vale_is_port(const struct netmap_port *port)
 }
 
 /**
- * vale_port_new() - a VALE port in no switch, with a private region
+ * vale_port_new() - a VALE port in no switch
  * @name: its name
+ * @mem_id: the region for its rings: 0 for a new private one, else an
+ *	existing region's id
  * @tx_rings: requested rings and slots; 0 asks for the default, other
  *	values are bounded
  * @rx_rings: likewise
@@ -402,9 +410,10 @@ bool vale_is_port(const struct netmap_port *port)
  *
  * netmap_lock held.
  *
- * Return: the port (one reference) or an ERR_PTR().
+ * Return: the port (one reference) or an ERR_PTR(): -EINVAL when no
+ * region has id @mem_id.
  */
-struct vale_port *vale_port_new(const char *name, u32 tx_rings,
+struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 				u32 rx_rings, u32 tx_slots, u32 rx_slots)
 {
 	struct netmap_port *port;
@@ -413,9 +422,15 @@ struct vale_port *vale_port_new(const char *name, u32 tx_rings,
 	u32 max_slots, i;
 	int err;
 
-	mem = netmap_mem_new_private();
-	if (IS_ERR(mem))
-		return ERR_CAST(mem);
+	if (mem_id) {
+		mem = netmap_mem_find(mem_id);
+		if (!mem)
+			return ERR_PTR(-EINVAL);
+	} else {
+		mem = netmap_mem_new_private();
+		if (IS_ERR(mem))
+			return ERR_CAST(mem);
+	}
 	vp = kzalloc(sizeof(*vp), GFP_KERNEL);
 	if (!vp) {
 		netmap_mem_put(mem);
@@ -447,9 +462,12 @@ struct vale_port *vale_port_new(const char *name, u32 tx_rings,
 	return vp;
 }
 
-/* A persistent port named @pname joins @swname, if there is one. */
+/*
+ * A persistent port named @pname joins @swname, if there is one, and if
+ * its region is the one @mem_id names (any, when 0).
+ */
 static int vale_persistent_join(const char *swname, const char *pname,
-				struct netmap_port **portp)
+				u16 mem_id, struct netmap_port **portp)
 {
 	struct netmap_port *port = netmap_port_find(pname);
 	struct vale_port *vp;
@@ -466,6 +484,10 @@ static int vale_persistent_join(const char *swname, const char *pname,
 		netmap_port_put(port);
 		return -EBUSY;
 	}
+	if (mem_id && mem_id != port->mem->id) {
+		netmap_port_put(port);
+		return -EINVAL;
+	}
 	err = vale_member_add(swname, &vp->m, pname);
 	if (err) {
 		netmap_port_put(port);
@@ -478,17 +500,19 @@ static int vale_persistent_join(const char *swname, const char *pname,
 /**
  * netmap_vale_lookup() - resolve "valeS:P" to a VALE port
  * @name: a name starting with "vale" and holding a ':'
- * @reg: the request (the geometry of a new port), or NULL
+ * @reg: the request (the geometry and region of a new port; the region an
+ *	existing one must have), or NULL
  * @portp: the port, with a reference, on success
  *
  * netmap_lock held.
  *
- * Return: 0, -EINVAL for a bad name, -EBUSY (a NIC of the switch, or a
- * persistent port busy elsewhere), -ENOMEM or -ENOSPC (limits).
+ * Return: 0, -EINVAL for a bad name or nr_mem_id, -EBUSY (a NIC of the
+ * switch, or a persistent port busy elsewhere), -ENOMEM or -ENOSPC.
  */
 int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
 {
+	u16 mem_id = reg ? reg->nr_mem_id : 0;
 	char swname[IFNAMSIZ];
 	struct vale_switch *sw;
 	struct vale_member *m;
@@ -505,18 +529,20 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		if (m->nic)
 			return -EBUSY;
 		vp = container_of(m, struct vale_port, m);
+		if (mem_id && mem_id != vp->up.mem->id)
+			return -EINVAL;
 		netmap_port_get(&vp->up);
 		*portp = &vp->up;
 		return 0;
 	}
-	err = vale_persistent_join(swname, pname, portp);
+	err = vale_persistent_join(swname, pname, mem_id, portp);
 	if (err != -ENOENT)
 		return err;
 
 	err = vale_member_room(swname);
 	if (err)
 		return err;
-	vp = vale_port_new(name, reg ? reg->nr_tx_rings : 0,
+	vp = vale_port_new(name, mem_id, reg ? reg->nr_tx_rings : 0,
 			   reg ? reg->nr_rx_rings : 0,
 			   reg ? reg->nr_tx_slots : 0,
 			   reg ? reg->nr_rx_slots : 0);
@@ -552,11 +578,11 @@ static bool vale_plain_name_ok(const char *name)
 /**
  * netmap_vale_newif() - VALE_NEWIF: create a persistent VALE port
  * @name: its name, which its netdev also gets
- * @req: the geometry (0: defaults); nr_mem_id is ignored, the port gets
- *	a private region
+ * @req: the geometry (0: defaults); nr_mem_id 0 gives the port a private
+ *	region, another value puts its rings in that existing region
  *
- * Return: 0, -EINVAL (bad name), -EEXIST (a port or netdev has the name)
- * or -ENOMEM.
+ * Return: 0, -EINVAL (bad name, or no region has id nr_mem_id), -EEXIST
+ * (a port or netdev has the name) or -ENOMEM.
  */
 int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 {
@@ -577,7 +603,8 @@ int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 		err = -EEXIST;
 		goto fail;
 	}
-	vp = vale_port_new(name, req->nr_tx_rings, req->nr_rx_rings,
+	vp = vale_port_new(name, req->nr_mem_id, req->nr_tx_rings,
+			   req->nr_rx_rings,
 			   req->nr_tx_slots, req->nr_rx_slots);
 	if (IS_ERR(vp)) {
 		err = PTR_ERR(vp);

@@ -159,7 +159,7 @@ int vale_member_add(const char *swname, struct vale_member *m,
 void vale_member_remove(struct vale_member *m);
 struct vale_member *vale_member_find(struct vale_switch *sw,
 				     const char *name);
-struct vale_port *vale_port_new(const char *name, u32 tx_rings,
+struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 				u32 rx_rings, u32 tx_slots, u32 rx_slots);
 void vale_dst_init(struct vale_dst *d, struct netmap_kring *kring);
 void vale_dst_set_live(struct vale_dst *d, bool live, u32 fill);

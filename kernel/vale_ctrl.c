@@ -10,7 +10,11 @@
  *   BDG_DETACH      nr_name "valeS:IF"
  *   BDG_LIST        nr_name "valeS:P": its switch and port in nr_arg1 and
  *                   nr_arg2; empty: the first port at or after the
- *                   (nr_arg1, nr_arg2) cursor, its name in nr_name
+ *                   (nr_arg1, nr_arg2) cursor, its name in nr_name. The
+ *                   name comes back NUL-padded to 16 bytes; one that does
+ *                   not fit in 15 (the host member "valeS:IF^" of a
+ *                   15-byte "valeS:IF") comes back empty, not cut into
+ *                   another port's name: VALE_LIST has room for it
  *   BDG_NEWIF       nr_name, nr_tx/rx_slots, nr_tx/rx_rings
  *   BDG_DELIF       nr_name
  *   BDG_POLLING_ON  the mode NR_REG_ONE_NIC means MULTI_CPU, anything
@@ -245,7 +249,10 @@ int netmap_vale_legacy(struct nmreq *nmr)
 		err = netmap_vale_list(name, &nmr->nr_arg1, &port);
 		if (!err) {
 			nmr->nr_arg2 = port;
-			strscpy(nmr->nr_name, name, sizeof(nmr->nr_name));
+			memset(nmr->nr_name, 0, sizeof(nmr->nr_name));
+			if (strlen(name) < sizeof(nmr->nr_name))
+				strscpy(nmr->nr_name, name,
+					sizeof(nmr->nr_name));
 		}
 		return err;
 	case NETMAP_BDG_NEWIF:

@@ -25,10 +25,12 @@
  * frames start with. Between members with different lengths the header
  * is converted: added (zeroed), removed, or its 12-byte form (the 10-byte
  * one plus num_buffers) made from or cut to the 10-byte one. Headers the
- * switch makes have num_buffers 1. A frame that asks for a checksum
- * (VIRTIO_NET_HDR_F_NEEDS_CSUM) going to a member without headers gets
- * its checksum computed when it fits in one slot, and is dropped
- * otherwise; a GSO frame going there is dropped.
+ * switch makes have num_buffers 1; between members with headers the
+ * offload fields travel as they are. A frame going to a member without
+ * headers gets what its header asks for done in software (vale_gso.c): a
+ * GSO frame is segmented, one destination slot per segment, and a
+ * NEEDS_CSUM frame gets its checksum completed; a header that asks for
+ * something impossible drops the frame.
  *
  * Context: a source ring's sync (its kring->lock held) or the switch's own
  * thread for a NIC (vale_nic.c), under rcu_read_lock().
@@ -42,6 +44,7 @@
 #include <net/checksum.h>
 
 #include "vale.h"
+#include "vale_gso.h"
 
 #define VALE_NIL	0xffff		/* ends a list */
 #define VALE_FLOOD	0xfffe		/* to every other member */
@@ -251,30 +254,30 @@ static bool vale_buf_copy(struct netmap_mem *dmem, u32 didx, u32 doff,
 	return true;
 }
 
-struct vale_frag {
-	u32 idx;
-	u32 len;
-};
-
 /* What the destination's header becomes, and what must follow. */
 struct vale_hdr_plan {
 	u8 hdr[VALE_HDR_MAX];
 	u32 skip;		/* source bytes replaced by @hdr */
 	u32 len;		/* bytes of @hdr */
+	bool gso;		/* segment the frame (@vh says how) */
 	bool csum;		/* compute the checksum after the copy */
 	u32 csum_start;
 	u32 csum_offset;
+	struct virtio_net_hdr vh;	/* the source's header */
 };
 
 /*
  * Plan the conversion of a @sh-byte header at the start of buffer @sidx
- * into a @dh-byte one. Returns false when the frame cannot be delivered.
+ * (at least @sh bytes long) into a @dh-byte one. Returns false when the
+ * frame cannot be delivered.
  */
 static bool vale_hdr_plan(struct vale_fwd *f, u32 sidx, u32 sh, u32 dh,
 			  struct vale_hdr_plan *hp)
 {
-	struct virtio_net_hdr vh = {};
+	struct virtio_net_hdr *vh = &hp->vh;
 
+	memset(vh, 0, sizeof(*vh));
+	hp->gso = false;
 	hp->csum = false;
 	if (sh == dh) {
 		hp->skip = 0;
@@ -283,47 +286,32 @@ static bool vale_hdr_plan(struct vale_fwd *f, u32 sidx, u32 sh, u32 dh,
 	}
 	hp->skip = sh;
 	hp->len = dh;
-	if (sh && netmap_buf_read(f->mem, sidx, 0, &vh, sizeof(vh)))
+	if (sh && netmap_buf_read(f->mem, sidx, 0, vh, sizeof(*vh)))
 		return false;
 	if (!dh) {
-		if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
-			return false;
-		if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+			hp->gso = true;
+		} else if (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 			hp->csum = true;
-			hp->csum_start = __virtio16_to_cpu(true, vh.csum_start);
+			hp->csum_start = __virtio16_to_cpu(true,
+							   vh->csum_start);
 			hp->csum_offset = __virtio16_to_cpu(true,
-							    vh.csum_offset);
+							    vh->csum_offset);
 		}
 		return true;
 	}
-	memcpy(hp->hdr, &vh, sizeof(vh));
+	memcpy(hp->hdr, vh, sizeof(*vh));
 	if (dh == sizeof(struct virtio_net_hdr_mrg_rxbuf))
-		put_unaligned_le16(1, hp->hdr + sizeof(vh));
-	return true;
-}
-
-/* The checksum a NEEDS_CSUM frame asked for, in a one-slot copy. */
-static bool vale_csum_fix(struct netmap_mem *mem, u32 idx, u32 len,
-			  const struct vale_hdr_plan *hp)
-{
-	u32 start = hp->csum_start, pos = start + hp->csum_offset, clen = len;
-	__sum16 sum;
-	u8 *data;
-
-	if (start >= len || pos + sizeof(sum) > len)
-		return false;
-	data = netmap_buf_chunk(mem, idx, 0, &clen);
-	if (!data || clen < len)
-		return false;
-	sum = csum_fold(csum_partial(data + start, len - start, 0));
-	put_unaligned(sum ?: CSUM_MANGLED_0, (__sum16 *)(data + pos));
+		put_unaligned_le16(1, hp->hdr + sizeof(*vh));
 	return true;
 }
 
 /*
- * The general copy: fragments, header conversion, buffers of different
- * sizes. Each source fragment starts a new destination slot and may take
- * several. Returns the slots used, 0 when the packet was dropped.
+ * The general copy: fragments, header conversion, offloads, buffers of
+ * different sizes. Each source fragment starts a new destination slot and
+ * may take several; a GSO frame going to a member without headers takes
+ * one slot per segment instead. Returns the slots used, 0 when the packet
+ * was dropped.
  */
 static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 			  struct netmap_kring *dk, u32 j, u32 room, u32 dh)
@@ -332,10 +320,10 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 	struct netmap_mem *dmem = dk->port->mem;
 	u32 n = f->kring->num_slots, dn = dk->num_slots;
 	u32 sbs = f->kring->buf_size, dbs = dk->buf_size;
-	struct vale_frag src[NM_MAX_FRAGS];
-	u32 didx[NM_MAX_FRAGS];
+	struct vale_frag src[NM_MAX_FRAGS], dst[NM_MAX_FRAGS];
 	struct vale_hdr_plan hp;
-	u32 k, s, w, pos, need = 0, total = 0;
+	u32 k, s, w, pos, need = 0;
+	int ret;
 
 	for (k = 0, s = p->slot; k < p->nfrags; k++, s = nm_next(s, n)) {
 		u32 out;
@@ -351,23 +339,25 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 			out = out - f->hdr_len + dh;
 		}
 		need += out ? DIV_ROUND_UP(out, dbs) : 1;
-		total += out;
+	}
+	if (!vale_hdr_plan(f, src[0].idx, f->hdr_len, dh, &hp))
+		return 0;
+	if (hp.gso) {
+		ret = vale_gso_segment(f->mem, src, p->nfrags, f->hdr_len,
+				       &hp.vh, dk, j, room);
+		return ret > 0 ? ret : 0;
 	}
 	if (need > room || need > NM_MAX_FRAGS)
 		return 0;
-	if (!vale_hdr_plan(f, src[0].idx, f->hdr_len, dh, &hp))
-		return 0;
-	if (hp.csum && need != 1)
-		return 0;
 	for (k = 0, s = j; k < need; k++, s = nm_next(s, dn)) {
-		didx[k] = READ_ONCE(ds[s].buf_idx);
-		if (!vale_buf_ok(dk, didx[k]))
+		dst[k].idx = READ_ONCE(ds[s].buf_idx);
+		if (!vale_buf_ok(dk, dst[k].idx))
 			return 0;
 	}
 
 	w = 0;
 	pos = 0;
-	if (hp.len && netmap_buf_write(dmem, didx[0], 0, hp.hdr, hp.len))
+	if (hp.len && netmap_buf_write(dmem, dst[0].idx, 0, hp.hdr, hp.len))
 		return 0;
 	pos = hp.len;
 	for (k = 0; k < p->nfrags; k++) {
@@ -377,25 +367,28 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 			u32 c;
 
 			if (pos == dbs) {
-				s = vale_wrap(j + w++, dn);
+				s = vale_wrap(j + w, dn);
 				ds[s].len = pos;
 				ds[s].flags = NS_MOREFRAG;
+				dst[w++].len = pos;
 				pos = 0;
 			}
 			c = min(left, dbs - pos);
-			if (!vale_buf_copy(dmem, didx[w], pos, f->mem,
+			if (!vale_buf_copy(dmem, dst[w].idx, pos, f->mem,
 					   src[k].idx, off, c))
 				return 0;
 			pos += c;
 			off += c;
 			left -= c;
 		}
-		s = vale_wrap(j + w++, dn);
+		s = vale_wrap(j + w, dn);
 		ds[s].len = pos;
 		ds[s].flags = k + 1 < p->nfrags ? NS_MOREFRAG : 0;
+		dst[w++].len = pos;
 		pos = 0;
 	}
-	if (hp.csum && !vale_csum_fix(dmem, didx[0], total, &hp))
+	if (hp.csum && !vale_csum_complete(dmem, dst, w, hp.csum_start,
+					   hp.csum_offset))
 		return 0;
 	return need;
 }

@@ -18,7 +18,12 @@
  *   - by polling threads (VALE_POLLING_ENABLE, NIC members only): one
  *     thread on CPU first_cpu for every ring (SINGLE_CPU), or one thread
  *     per ring, ring i on CPU i, for num_cpus rings from first_cpu on
- *     (MULTI_CPU). They busy-wait.
+ *     (MULTI_CPU). A thread pulls its rings in a loop while they have
+ *     traffic, and goes on spinning for VALE_POLL_SPIN_US after the last
+ *     packet; then it sleeps until a ring's owner wakes its pollers (the
+ *     same wait-queue entry as in notification mode, which wakes the
+ *     thread instead of queueing work), or VALE_POLL_IDLE_US pass. An
+ *     idle switch costs no CPU.
  * Destinations are filled by the forwarders of the other members under
  * the destination's lock, which then sync the ring (vale_nic_push()).
  *
@@ -33,6 +38,7 @@
 #include <linux/if.h>
 #include <linux/kthread.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/wait.h>
@@ -41,8 +47,12 @@
 #include "vale.h"
 
 #define VALE_NIC_BUDGET	8	/* batches of one ring per work run */
+#define VALE_POLL_SPIN_US	50	/* a polling thread spins this long */
+#define VALE_POLL_IDLE_US	20000	/* then sleeps at most this long */
+#define VALE_POLL_IDLE	(usecs_to_jiffies(VALE_POLL_IDLE_US) ?: 1)
 
 struct vale_nic;
+struct vale_poller;
 
 /**
  * struct vale_nic_src - a ring the switch pulls packets from
@@ -50,8 +60,9 @@ struct vale_nic;
  * @kring: the ring
  * @head: the switch's head on it: slots before it were forwarded
  * @batch: the forwarding scratch
- * @wait: the entry on the ring's wait queue (notification mode)
+ * @wait: the entry on the ring's wait queue
  * @waiting: @wait is on the queue
+ * @poller: polling mode: the thread @wait wakes
  */
 struct vale_nic_src {
 	struct vale_nic *nic;
@@ -60,6 +71,23 @@ struct vale_nic_src {
 	struct vale_batch *batch;
 	struct wait_queue_entry wait;
 	bool waiting;
+	struct vale_poller *poller;
+};
+
+/**
+ * struct vale_poller - a polling thread
+ * @nic: its member
+ * @task: the thread
+ * @first: the first ring it pulls
+ * @count: how many
+ * @kick: a ring had news since the thread last looked
+ */
+struct vale_poller {
+	struct vale_nic *nic;
+	struct task_struct *task;
+	u32 first;
+	u32 count;
+	bool kick;
 };
 
 /**
@@ -71,7 +99,7 @@ struct vale_nic_src {
  * @work: pulls the sources in notification mode
  * @peer: the host member of a NIC member, or the NIC member of a host one
  * @host: the member is the host stack of a NIC
- * @threads: the polling threads, @nthreads of them
+ * @pollers: the polling threads, @nthreads of them
  * @nthreads: 0 in notification mode
  * @poll_first: MULTI_CPU: the first ring (and CPU); SINGLE_CPU: the CPU
  * @poll_multi: MULTI_CPU mode
@@ -84,7 +112,7 @@ struct vale_nic {
 	struct work_struct work;
 	struct vale_nic *peer;
 	bool host;
-	struct task_struct **threads;
+	struct vale_poller *pollers;
 	u32 nthreads;
 	u32 poll_first;
 	bool poll_multi;
@@ -209,23 +237,43 @@ static void vale_nic_notify_stop(struct vale_nic *nic)
 /* Polling threads                                                         */
 /* ---------------------------------------------------------------------- */
 
-struct vale_poll_arg {
-	struct vale_nic *nic;
-	u32 first;
-	u32 count;
-};
+/* A ring of a polling thread had news: wake the thread if it sleeps. */
+static int vale_poll_wake(struct wait_queue_entry *wait, unsigned int mode,
+			  int sync, void *key)
+{
+	struct vale_nic_src *s = container_of(wait, struct vale_nic_src, wait);
+	struct vale_poller *p = s->poller;
+
+	WRITE_ONCE(p->kick, true);
+	wake_up_process(p->task);
+	return 0;
+}
 
 static int vale_nic_poll_thread(void *data)
 {
-	struct vale_poll_arg *a = data;
-	struct vale_nic *nic = a->nic;
-	u32 first = a->first, count = a->count, i;
+	struct vale_poller *p = data;
+	struct vale_nic *nic = p->nic;
+	u64 last = local_clock();
+	u32 i;
 
-	kfree(a);
 	while (!kthread_should_stop()) {
-		for (i = first; i < first + count; i++)
-			vale_nic_pull(&nic->src[i]);
-		cond_resched();
+		bool busy = false;
+
+		/* A kick from now on means news the pulls may have missed. */
+		WRITE_ONCE(p->kick, false);
+		smp_mb();
+		for (i = p->first; i < p->first + p->count; i++)
+			busy |= vale_nic_pull(&nic->src[i]);
+		if (busy)
+			last = local_clock();
+		if (local_clock() - last < VALE_POLL_SPIN_US * NSEC_PER_USEC) {
+			cond_resched();
+			continue;
+		}
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (!READ_ONCE(p->kick) && !kthread_should_stop())
+			schedule_timeout(VALE_POLL_IDLE);
+		__set_current_state(TASK_RUNNING);
 	}
 	return 0;
 }
@@ -234,41 +282,53 @@ static void vale_nic_poll_stop(struct vale_nic *nic)
 {
 	u32 i;
 
+	/* No wakeup runs once the entries are off their queues. */
+	for (i = 0; i < nic->nsrc; i++) {
+		struct vale_nic_src *s = &nic->src[i];
+
+		if (s->waiting)
+			remove_wait_queue(&s->kring->wq, &s->wait);
+		s->waiting = false;
+		s->poller = NULL;
+	}
 	for (i = 0; i < nic->nthreads; i++)
-		kthread_stop(nic->threads[i]);
-	kfree(nic->threads);
-	nic->threads = NULL;
+		kthread_stop(nic->pollers[i].task);
+	kfree(nic->pollers);
+	nic->pollers = NULL;
 	nic->nthreads = 0;
 }
 
 static int vale_nic_poll_start(struct vale_nic *nic, bool multi, u32 first,
 			       u32 num)
 {
-	u32 n = multi ? num : 1, i;
+	u32 n = multi ? num : 1, i, k;
 
-	nic->threads = kcalloc(n, sizeof(*nic->threads), GFP_KERNEL);
-	if (!nic->threads)
+	nic->pollers = kcalloc(n, sizeof(*nic->pollers), GFP_KERNEL);
+	if (!nic->pollers)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		struct vale_poll_arg *a = kzalloc(sizeof(*a), GFP_KERNEL);
-		u32 cpu = first + i;
+		struct vale_poller *p = &nic->pollers[i];
 		struct task_struct *t;
 
-		if (!a) {
-			vale_nic_poll_stop(nic);
-			return -ENOMEM;
-		}
-		a->nic = nic;
-		a->first = multi ? first + i : 0;
-		a->count = multi ? 1 : nic->nsrc;
-		t = kthread_create_on_cpu(vale_nic_poll_thread, a, cpu,
+		p->nic = nic;
+		p->first = multi ? first + i : 0;
+		p->count = multi ? 1 : nic->nsrc;
+		t = kthread_create_on_cpu(vale_nic_poll_thread, p, first + i,
 					  "vale_poll/%u");
 		if (IS_ERR(t)) {
-			kfree(a);
 			vale_nic_poll_stop(nic);
 			return PTR_ERR(t);
 		}
-		nic->threads[nic->nthreads++] = t;
+		p->task = t;
+		nic->nthreads++;
+		for (k = p->first; k < p->first + p->count; k++) {
+			struct vale_nic_src *s = &nic->src[k];
+
+			s->poller = p;
+			init_waitqueue_func_entry(&s->wait, vale_poll_wake);
+			add_wait_queue(&s->kring->wq, &s->wait);
+			s->waiting = true;
+		}
 		wake_up_process(t);
 	}
 	nic->poll_multi = multi;

@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +34,11 @@
 #define NETMAP_WITH_LIBS
 #include <net/netmap_user.h>
 
+#include "gen.h"
+
 static const char *prog = "vale-ctl";
 
-static void __attribute__((format(printf, 1, 2), noreturn))
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see %s --help)\n", prog);
-	exit(2);
-}
+#define usage_error(...)	gen_die(2, prog, "--help", __VA_ARGS__)
 
 static void usage(void)
 {
@@ -67,7 +57,7 @@ static void usage(void)
 	       "  -P valeS:IF  stop polling IF\n"
 	       "  -C SPEC      -n: slots[,rx slots[,rings[,rx rings]]];\n"
 	       "               -p: mode (0 one thread, 1 a thread per ring),cpu[,n]\n"
-	       "  -m MEMID     -n: memory region (ignored: ports get their own)\n",
+	       "  -m MEMID     -n: use memory region MEMID (default: its own)\n",
 	       prog);
 	exit(0);
 }

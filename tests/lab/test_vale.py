@@ -2,15 +2,17 @@
 between processes, many ports, pipes on VALE ports, pkt-gen."""
 
 import contextlib
+import errno
 import itertools
 import json
+import os
 import random
 import select
 import subprocess
 import time
 
 import pytest
-from nm import Port, abi, pools_info, port_info, transfer
+from nm import Port, Request, abi, ctrl, dev_open, errno_of, pools_info, port_info, transfer
 from nm.packets import mismatch, payload
 from nm.proc import Child
 from nm.vale import BCAST, frame, mac, param, vlist, where
@@ -96,6 +98,58 @@ def test_pools_info_of_a_vale_port_is_its_own_region(sw):
         assert pa.nr_memsize == a.reg.nr_memsize
         assert pa.nr_buf_pool_objsize == a.tx.buf_size
         assert pools_info("", mem_id=a.reg.nr_mem_id).nr_mem_id == a.reg.nr_mem_id
+
+
+def test_a_port_opened_with_a_mem_id_shares_that_region(sw):
+    """nr_mem_id of an existing region puts a new port's rings there (as netmap does); the
+    switch still copies between the ports."""
+    with Port.open(f"{sw}:a") as a:
+        mid = a.reg.nr_mem_id
+        b = Port.open(f"{sw}:b", mem_id=mid)
+        with b, Port.open(f"{sw}:c") as c:
+            assert b.reg.nr_mem_id == mid and c.reg.nr_mem_id not in (mid, 1)
+            assert b.memsize == a.memsize and port_info(f"{sw}:b").nr_mem_id == mid
+            # b's netmap_if is in a's mapping too: one region
+            shared = abi.NetmapIf.from_address(a.mem + b.offset)
+            assert shared.ni_name == f"{sw}:b".encode()
+            assert b.offset != a.offset
+            # another descriptor may name the region again, not another one
+            with Port.open(f"{sw}:b", mem_id=mid) as b2:
+                assert b2.reg.nr_mem_id == mid
+            assert errno_of(Port.open, f"{sw}:b", mem_id=c.reg.nr_mem_id) == errno.EINVAL
+            assert errno_of(port_info_with, f"{sw}:c", mid) == errno.EINVAL
+            # traffic is copied as between any ports
+            for src, dsts in ((a, (b, c)), (b, (a, c)), (c, (a, b))):
+                f = frame(BCAST, mac(src.offset & 0xFFFF), 3)
+                send(src, [f])
+                for d in dsts:
+                    assert recv(d) == [f]
+            a.close()  # the region lives on with b
+            send(b, [frame(BCAST, mac(2), 4)])
+            assert recv(c) == [frame(BCAST, mac(2), 4)]
+
+
+def test_a_port_in_the_global_region_and_ids_that_name_no_region(sw):
+    with Port.open(f"{sw}:g", mem_id=1) as g:
+        assert g.reg.nr_mem_id == 1
+        assert not g.nifp.ni_flags & abi.NI_PRIV_MEM
+        with Port.open(f"{sw}:p") as p:
+            send(g, [frame(BCAST, mac(5), 5)])
+            assert recv(p) == [frame(BCAST, mac(5), 5)]
+    for bad in (0xFFFF, 0xFFFE):
+        assert errno_of(Port.open, f"{sw}:x", mem_id=bad) == errno.EINVAL
+        assert errno_of(port_info_with, f"{sw}:x", bad) == errno.EINVAL
+    assert where(f"{sw}:x")[0] == errno.ENOENT  # nothing left behind
+
+
+def port_info_with(name: str, mem_id: int) -> abi.NmreqRegister:
+    body = abi.NmreqRegister(nr_mem_id=mem_id)
+    fd = dev_open()
+    try:
+        ctrl(fd, Request(abi.NETMAP_REQ_PORT_INFO_GET, name, body))
+    finally:
+        os.close(fd)
+    return body
 
 
 def test_ports_are_ephemeral_and_the_switch_goes_with_the_last(sw):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from nm import Port, abi, counters, port_info
+from nm import Port, abi, counters, errno_of, port_info
 from nm.vale import (
     BCAST,
     attach,
@@ -74,6 +74,28 @@ def test_a_persistent_port_survives_its_creator_until_delif(vp, sw):
     assert not netdev_exists(vp)
     r = vale_ctl("-r", vp)
     assert r.returncode == 1 and "No such device" in r.stderr
+
+
+def test_a_persistent_port_in_a_region_named_by_mem_id(vp, sw):
+    with Port.open(f"{sw}:a") as a:
+        mid = a.reg.nr_mem_id
+        assert newif(vp, nr_mem_id=mid) == 0
+        assert port_info(vp).nr_mem_id == mid
+        with Port.open(f"{sw}:x") as other:
+            assert errno_of(Port.open, f"{sw}:{vp}", mem_id=other.reg.nr_mem_id) == errno.EINVAL
+        assert names_in(sw) == [f"{sw}:a"]  # the refused port did not join
+        with Port.open(f"{sw}:{vp}", mem_id=mid) as p:
+            assert p.reg.nr_mem_id == mid
+            send(a, [frame(BCAST, mac(1), 1)])
+            assert recv(p) == [frame(BCAST, mac(1), 1)]
+    assert delif(vp) == 0
+    # no such region: nothing created, no netdev left behind
+    assert newif(vp, nr_mem_id=0xFFFF) == errno.EINVAL
+    assert not netdev_exists(vp)
+    assert legacy(abi.NETMAP_BDG_NEWIF, vp, nr_arg2=0xFFFF)[0] == errno.EINVAL
+    assert not netdev_exists(vp)
+    assert legacy(abi.NETMAP_BDG_NEWIF, vp, nr_arg2=1)[0] == 0
+    assert port_info(vp).nr_mem_id == 1
 
 
 def test_delif_takes_the_port_out_of_its_switch(vp, sw):

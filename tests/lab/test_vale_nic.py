@@ -4,12 +4,15 @@ away, and vale-ctl / legacy forms of the same requests."""
 
 import errno
 import itertools
+import os
 import select
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from nm import Port, abi, errno_of, port_info
-from nm.netdev import RawSocket, is_test_frame, sh, tframe, veth_pair
+from nm.netdev import RawSocket, is_test_frame, sh, tframe, unique, veth_pair
 from nm.vale import attach, detach, legacy, polling, vale_ctl, vlist, where
 
 _switches = itertools.count()
@@ -139,6 +142,57 @@ def test_polling_threads(veth, sw):
         assert detach(f"{sw}:{a}")[0] == 0  # stops the threads too
 
 
+def poll_threads() -> dict[int, str]:
+    """The VALE polling kthreads: pid -> name ("vale_poll/CPU")."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                comm = (d / "comm").read_text().strip()
+            except OSError:
+                continue
+            if comm.startswith("vale_poll/"):
+                out[int(d.name)] = comm
+    return out
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a task, in clock ticks (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.lab(smp=2)
+def test_idle_polling_threads_sleep(veth, sw):
+    """With polling on and no traffic a polling thread uses (almost) no CPU; frames still flow
+    at once when they come, and the thread is idle again after them."""
+    a, b = veth
+    hz = os.sysconf("SC_CLK_TCK")
+    assert attach(f"{sw}:{a}")[0] == 0
+    try:
+        with Port.open(f"{sw}:p") as p, RawSocket(b) as wire:
+            for mode, first, name in ((1, 1, "vale_poll/1"), (2, 0, "vale_poll/0")):
+                assert not poll_threads()
+                assert polling(f"{sw}:{a}", True, mode=mode, first=first, num=1) == 0
+                (pid,) = [k for k, v in poll_threads().items() if v == name]
+                for round in range(2):
+                    t0, c0 = time.monotonic(), cpu_ticks(pid)
+                    time.sleep(3)
+                    used = (cpu_ticks(pid) - c0) / hz / (time.monotonic() - t0)
+                    assert used < 0.05, f"{name}, round {round}: {used:.1%} of a CPU while idle"
+                    # traffic wakes it up
+                    frames = [tframe(k, 64 + k, src=b"\x0c" * 6) for k in range(50)]
+                    start = time.monotonic()
+                    for f in frames:
+                        wire.send(f)
+                    assert rx_test_frames(p, len(frames)) == frames
+                    assert time.monotonic() - start < 5
+                assert polling(f"{sw}:{a}", False) == 0
+                assert not poll_threads()
+    finally:
+        assert detach(f"{sw}:{a}")[0] == 0
+
+
 def test_the_device_goes_away_while_attached(sw):
     with veth_pair() as (a, b):
         assert attach(f"{sw}:{a}", host=True)[0] == 0
@@ -149,6 +203,49 @@ def test_the_device_goes_away_while_attached(sw):
         assert [n for _, _, n in vlist() if n.startswith(sw)] == [f"{sw}:{a}", f"{sw}:{a}^"]
         assert detach(f"{sw}:{a}")[0] == 0
         assert b not in sh("ip", "-o", "link").stdout
+
+
+def test_legacy_list_of_a_name_longer_than_nr_name(sw):
+    """The legacy nr_name has 16 bytes with the NUL: a NIC's host member "valeS:IF^" whose
+    "valeS:IF" takes 15 bytes cannot be told there. BDG_LIST gives its indices with an empty
+    name (cut to 15 bytes it would be the NIC member's name), names that fit NUL-padded; the
+    new VALE_LIST has the whole name."""
+    ifname = unique("ptl").ljust(15 - len(sw) - 1, "x")
+    peer = unique("ptm")
+    subprocess.run(["modprobe", "veth"], check=True)
+    sh("ip", "link", "add", ifname, "type", "veth", "peer", "name", peer)
+    try:
+        nic, host = f"{sw}:{ifname}", f"{sw}:{ifname}^"
+        assert (len(nic), len(host)) == (15, 16)
+        assert attach(nic, host=True)[0] == 0
+        try:
+            err, bridge, _ = where(nic)
+            assert err == 0
+            assert [(b, p, n) for b, p, n in vlist() if b == bridge] == [
+                (bridge, 0, nic),
+                (bridge, 1, host),
+            ]
+            seen = []
+            for port in (0, 1):
+                # garbage after the NUL of the empty name must not come back either
+                err, req = legacy(
+                    abi.NETMAP_BDG_LIST,
+                    "\0" + "\x7f" * 15,
+                    call=abi.NIOCGINFO,
+                    nr_arg1=bridge,
+                    nr_arg2=port,
+                )
+                assert err == 0 and (req.nr_arg1, req.nr_arg2) == (bridge, port)
+                seen.append(bytes(req)[:16])
+            assert seen == [nic.encode() + b"\0", bytes(16)]
+            # looking the NIC up by name gives its indices and leaves its name as it was
+            err, req = legacy(abi.NETMAP_BDG_LIST, nic, call=abi.NIOCGINFO)
+            assert (err, req.nr_arg1, req.nr_arg2) == (0, bridge, 0)
+            assert bytes(req)[:16] == nic.encode() + b"\0"
+        finally:
+            assert detach(nic)[0] == 0
+    finally:
+        sh("ip", "link", "del", ifname, check=False)
 
 
 def test_vale_ctl_and_legacy_forms(veth, sw):

@@ -1,6 +1,7 @@
 """Test traffic: packets whose every byte is checkable, in single slots or fragment chains."""
 
 import random
+import struct
 from collections.abc import Sequence
 
 _PATTERN_LEN = 1 << 18
@@ -62,3 +63,39 @@ def mismatch(sent: Sequence[Sequence[bytes]], got: Sequence[Sequence[bytes]]) ->
                 )
             return f"packet {i}: fragment lengths {[len(x) for x in a]} != {[len(x) for x in b]}"
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Internet checksums and fragment chains
+# --------------------------------------------------------------------------------------------
+
+
+def inet_sum(data: bytes) -> int:
+    """The 16-bit ones' complement sum of data (big-endian words, an odd byte padded), folded."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def inet_csum(data: bytes) -> int:
+    """The Internet checksum of data: 0 when data holds a correct checksum field."""
+    return ~inet_sum(data) & 0xFFFF
+
+
+def split(rng: random.Random, data: bytes, hi: int = 2048, max_frags: int = 64) -> list[bytes]:
+    """data cut at random into fragments of at most hi bytes, and at most max_frags of them."""
+    lo = max(1, -(-len(data) // max_frags))
+    out, pos = [], 0
+    while pos < len(data):
+        n = rng.randint(lo, max(lo, hi))
+        out.append(data[pos : pos + n])
+        pos += n
+    return out or [b""]
+
+
+def cut(data: bytes, size: int = 2048) -> list[bytes]:
+    """data in fragments of size bytes (the last one shorter)."""
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]

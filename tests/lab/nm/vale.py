@@ -1,5 +1,6 @@
 """VALE helpers for the lab tests: Ethernet frames, VALE control requests (NIOCCTRL and the
-legacy nr_cmd forms), vale-ctl, and module parameters changed for the length of a test.
+legacy nr_cmd forms), virtio-net headers and ports that use them, vale-ctl, and module
+parameters changed for the length of a test.
 
     with param("vale_age", 1):
         ...
@@ -9,6 +10,7 @@ legacy nr_cmd forms), vale-ctl, and module parameters changed for the length of 
 import contextlib
 import ctypes
 import os
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,15 @@ from nm.port import Port, Request, ctrl, dev_open
 PARAMS = Path("/sys/module/netmap/parameters")
 BCAST = b"\xff" * 6
 ETH_TYPE = b"\x88\xb5"  # local experimental ethertype
+
+# virtio-net header: flags and gso_type
+NEEDS_CSUM = 1
+GSO_NONE = 0
+GSO_TCPV4 = 1
+GSO_UDP = 3
+GSO_TCPV6 = 4
+GSO_UDP_L4 = 5
+GSO_ECN = 0x80
 
 
 def mac(i: int) -> bytes:
@@ -174,3 +185,46 @@ def recv(p: Port) -> list[bytes]:
     out = [b"".join(x) for x in p.rx.take()]
     p.rxsync()
     return out
+
+
+def recv_frags(p: Port) -> list[list[bytes]]:
+    """Like recv(), each packet as its list of fragments."""
+    p.rxsync()
+    out = p.rx.take()
+    p.rxsync()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# virtio-net headers
+# --------------------------------------------------------------------------------------------
+
+
+def vhdr(
+    flags: int = 0,
+    gso_type: int = GSO_NONE,
+    hdr_len: int = 0,
+    gso_size: int = 0,
+    csum_start: int = 0,
+    csum_offset: int = 0,
+) -> bytes:
+    """A 10-byte virtio-net header (little-endian fields)."""
+    return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
+
+
+@contextlib.contextmanager
+def hdr_ports(sw: str, *lengths: int, **reg: int) -> Iterator[list[Port]]:
+    """One port of sw per length, named p0, p1...; each gets its header length."""
+    with contextlib.ExitStack() as stack:
+        ps = []
+        for i, n in enumerate(lengths):
+            p = stack.enter_context(Port.open(f"{sw}:p{i}", **reg))
+            assert hdr_set(f"{sw}:p{i}", n) == 0
+            assert hdr_get(f"{sw}:p{i}") == (0, n)
+            ps.append(p)
+        yield ps
+
+
+def offload_drops() -> int:
+    """The module's count of frames dropped for their virtio-net header (vale_offload_drops)."""
+    return int((PARAMS / "vale_offload_drops").read_text())
