@@ -176,8 +176,21 @@ static int nm_if_new(struct netmap_priv *priv, struct netmap_port *port)
 	return 0;
 }
 
+/* A ptnet guest port: every binding uses the host port's netmap_if. */
+static int nm_if_pt(struct netmap_priv *priv, struct netmap_port *port)
+{
+	priv->nifp = port->pt_nifp;
+	priv->nifp_idx = 0;
+	priv->nifp_ofs = port->pt_nifp_ofs;
+	return 0;
+}
+
 static void nm_if_delete(struct netmap_priv *priv)
 {
+	if (priv->bound->pt_nifp) {
+		priv->nifp = NULL;
+		return;
+	}
 	netmap_mem_lock(priv->mem);
 	netmap_obj_unmap_locked(priv->mem, priv->nifp);
 	netmap_obj_free_locked(priv->mem, NM_POOL_IF, priv->nifp_idx);
@@ -270,13 +283,14 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
 			return err;
 	}
 	port->users++;
-	err = nm_if_new(priv, port);
+	err = port->pt_nifp ? nm_if_pt(priv, port) : nm_if_new(priv, port);
 	if (err) {
 		if (!--port->users)
 			port->ops->deactivate(port);
 		return err;
 	}
-	reg->nr_extra_bufs = nm_extra_bufs_alloc(port->mem, priv->nifp,
+	reg->nr_extra_bufs = port->pt_nifp ? 0 :
+			     nm_extra_bufs_alloc(port->mem, priv->nifp,
 						 reg->nr_extra_bufs);
 	for_each_bound_kring(priv, port, t, i) {
 		kring = &port->krings[t][i];
@@ -335,7 +349,8 @@ static void nm_unbind(struct netmap_priv *priv)
 
 	netmap_csb_release(priv);
 	mutex_lock(&netmap_lock);
-	nm_extra_bufs_free(mem, priv->nifp);
+	if (!port->pt_nifp)
+		nm_extra_bufs_free(mem, priv->nifp);
 	nm_if_delete(priv);
 	for_each_bound_kring(priv, port, t, i) {
 		kring = &port->krings[t][i];

@@ -43,6 +43,7 @@
 #include <linux/idr.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
@@ -263,6 +264,24 @@ static void nm_mem_free(struct netmap_mem *mem)
 	atomic_dec(&netmap_mem_count);
 }
 
+
+/* A region with no pools yet: counted, one reference, @b behind it. */
+static struct netmap_mem *nm_mem_struct_new(const struct netmap_mem_backing *b,
+					    u64 size, bool is_private)
+{
+	struct netmap_mem *mem = kzalloc(sizeof(*mem), GFP_KERNEL);
+
+	if (!mem)
+		return NULL;
+	atomic_inc(&netmap_mem_count);
+	kref_init(&mem->ref);
+	mutex_init(&mem->lock);
+	mem->is_private = is_private;
+	mem->size = size;
+	mem->backing = b;
+	return mem;
+}
+
 /* A new region with the current geometry, not yet in the id table. */
 static struct netmap_mem *nm_mem_alloc(bool is_private)
 {
@@ -283,15 +302,9 @@ static struct netmap_mem *nm_mem_alloc(bool is_private)
 				    size);
 		return ERR_PTR(-ENOMEM);
 	}
-	mem = kzalloc(sizeof(*mem), GFP_KERNEL);
+	mem = nm_mem_struct_new(&nm_sparse_backing, size, is_private);
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
-	atomic_inc(&netmap_mem_count);
-	kref_init(&mem->ref);
-	mutex_init(&mem->lock);
-	mem->is_private = is_private;
-	mem->size = size;
-	mem->backing = &nm_sparse_backing;
 	if (mem->backing->init(mem) ||
 	    nm_pool_init(&mem->pools[NM_POOL_IF], if_ofs, if_num, if_size, 1) ||
 	    nm_pool_init(&mem->pools[NM_POOL_RING], ring_ofs, ring_num,
@@ -319,11 +332,13 @@ void netmap_mem_get(struct netmap_mem *mem)
 {
 	kref_get(&mem->ref);
 }
+EXPORT_SYMBOL_GPL(netmap_mem_get);
 
 void netmap_mem_put(struct netmap_mem *mem)
 {
 	kref_put_mutex(&mem->ref, nm_mem_release, &netmap_mem_table);
 }
+EXPORT_SYMBOL_GPL(netmap_mem_put);
 
 /* Insert @mem under an id in [lo, hi); netmap_mem_table held. */
 static int nm_mem_insert(struct netmap_mem *mem, int lo, int hi)
@@ -394,6 +409,55 @@ struct netmap_mem *netmap_mem_new_private(void)
 	}
 	return mem;
 }
+
+/**
+ * netmap_mem_new_ext() - a private region whose objects exist already
+ * @b: the backing (see mem_ext.c)
+ * @data: the backing's state, owned by the region on success (@b->fini
+ *	releases it), left to the caller on failure
+ * @info: size and pool geometry of the region, checked by the caller
+ *
+ * For a region allocated by another kernel (a ptnet host): every object
+ * counts as reserved, so this kernel never allocates nor frees one.
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
+				      void *data,
+				      const struct nmreq_pools_info *info)
+{
+	const u64 ofs[NM_NPOOLS] = { info->nr_if_pool_offset,
+				     info->nr_ring_pool_offset,
+				     info->nr_buf_pool_offset };
+	const u32 num[NM_NPOOLS] = { info->nr_if_pool_objtotal,
+				     info->nr_ring_pool_objtotal,
+				     info->nr_buf_pool_objtotal };
+	const u32 size[NM_NPOOLS] = { info->nr_if_pool_objsize,
+				      info->nr_ring_pool_objsize,
+				      info->nr_buf_pool_objsize };
+	struct netmap_mem *mem;
+	int p, err = 0;
+
+	mem = nm_mem_struct_new(b, info->nr_memsize, true);
+	if (!mem)
+		return ERR_PTR(-ENOMEM);
+	mem->backing_data = data;
+	for (p = 0; p < NM_NPOOLS && !err; p++)
+		err = nm_pool_init(&mem->pools[p], ofs[p], num[p], size[p],
+				   num[p]);
+	if (!err) {
+		mutex_lock(&netmap_mem_table);
+		err = nm_mem_insert(mem, NM_GLOBAL_MEM_ID + 1, U16_MAX + 1);
+		mutex_unlock(&netmap_mem_table);
+	}
+	if (err) {
+		mem->backing_data = NULL;	/* the caller's again */
+		nm_mem_free(mem);
+		return ERR_PTR(err);
+	}
+	return mem;
+}
+EXPORT_SYMBOL_GPL(netmap_mem_new_ext);
 
 /**
  * netmap_mem_find() - a reference to an existing region
@@ -541,12 +605,15 @@ void *netmap_buf_chunk(struct netmap_mem *mem, u32 idx, u32 off, u32 *len)
 	u32 room = PAGE_SIZE - offset_in_page(ofs);
 	struct page *page;
 
+	if (mem->backing->kaddr)	/* mapped as a whole: contiguous */
+		return mem->backing->kaddr(mem, ofs);
 	page = mem->backing->page(mem, ofs >> PAGE_SHIFT, GFP_ATOMIC);
 	if (!page)
 		return NULL;
 	*len = min(*len, room);
 	return page_address(page) + offset_in_page(ofs);
 }
+EXPORT_SYMBOL_GPL(netmap_buf_chunk);
 
 /**
  * netmap_buf_read() - copy bytes out of a buffer, from any context
@@ -609,6 +676,7 @@ u32 netmap_mem_max_slots(const struct netmap_mem *mem)
 
 	return min_t(u32, n, NM_MAX_SLOTS);
 }
+EXPORT_SYMBOL_GPL(netmap_mem_max_slots);
 
 /* Most ring_ofs[] entries a netmap_if object of this region can hold. */
 u32 netmap_mem_max_if_rings(const struct netmap_mem *mem)

@@ -532,6 +532,9 @@ int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 	err = -EINVAL;
 	if (!parent->ops->activate)
 		goto fail;
+	err = -EOPNOTSUPP;	/* a ptnet guest port: the host's rings */
+	if (parent->pt_nifp)
+		goto fail;
 	mon = nm_mon_new(parent, reg->nr_flags);
 	if (IS_ERR(mon)) {
 		err = PTR_ERR(mon);

@@ -27,6 +27,9 @@
  *   rtnl_lock           (Linux)   NIC ports (generic.c) hook and unhook
  *                                 netdevs with it; never take netmap_lock
  *                                 while holding it
+ *   ptnet->lock         (guest/)  start and stop of a ptnet guest
+ *                                 device; inside netmap_lock and
+ *                                 rtnl_lock, never around either
  *   mem->lock           (mem.c)   the pools of one region
  *   netmap_mem_table    (mem.c)   region ids; final put of a region
  *   kloop ring lock     (kloop.h) one CSB exchange of a ring (spinlock);
@@ -125,10 +128,12 @@ struct vm_fault;
  * @page: the page at @pgoff of the region for kernel access from any
  *	context, without a lock, provided with @gfp if missing; NULL when
  *	it cannot be had. The data path reaches buffers through it.
+ * @kaddr: optional, for a region mapped into the kernel as a whole (no
+ *	struct page behind it, e.g. a PCI BAR): the kernel address of byte
+ *	@ofs, from any context; used instead of @page when set.
  *
- * Today every region is sparse kernel memory (mem.c). The abstraction
- * leaves room for a region that lives in a guest PCI BAR, or for one that
- * is exported to a VMM.
+ * Regions are sparse kernel memory (mem.c), or, in a ptnet guest, the
+ * host's region seen through a PCI BAR (mem_ext.c).
  */
 struct netmap_mem_backing {
 	int (*init)(struct netmap_mem *mem);
@@ -139,6 +144,7 @@ struct netmap_mem_backing {
 	vm_fault_t (*fault)(struct netmap_mem *mem, struct vm_fault *vmf);
 	struct page *(*page)(struct netmap_mem *mem, unsigned long pgoff,
 			     gfp_t gfp);
+	void *(*kaddr)(struct netmap_mem *mem, u64 ofs);
 };
 
 /**
@@ -178,6 +184,12 @@ void netmap_mem_pools_info(struct netmap_mem *mem,
 			   struct nmreq_pools_info *info);
 u32 netmap_mem_max_slots(const struct netmap_mem *mem);
 u32 netmap_mem_max_if_rings(const struct netmap_mem *mem);
+struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
+				      void *data,
+				      const struct nmreq_pools_info *info);
+/* mem_ext.c: a region another kernel allocated, seen through a BAR */
+struct netmap_mem *netmap_mem_new_iomem(phys_addr_t base, u64 len,
+					const struct nmreq_pools_info *info);
 
 /* Objects; the caller holds mem->lock (netmap_mem_lock()). */
 void netmap_mem_lock(struct netmap_mem *mem);
@@ -399,6 +411,10 @@ struct netmap_port_ops {
  * @krings: the rings, @nrings[t] of each direction
  * @node: entry in the registry of named ports, when listed
  * @pipes: pipes whose parent this port is (netmap_lock)
+ * @pt_nifp: a ptnet guest port (guest/): the host port's netmap_if in
+ *	@mem, which every binding shares; its rings and buffers are the
+ *	host's, so no extra buffers, pipes or monitors. NULL elsewhere.
+ * @pt_nifp_ofs: the offset of @pt_nifp in @mem
  */
 struct netmap_port {
 	char name[NETMAP_REQ_IFNAMSIZ];
@@ -413,6 +429,8 @@ struct netmap_port {
 	struct netmap_kring *krings[NM_NDIR];
 	struct list_head node;
 	struct list_head pipes;
+	struct netmap_if *pt_nifp;
+	u64 pt_nifp_ofs;
 };
 
 extern struct mutex netmap_lock;

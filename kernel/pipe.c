@@ -332,6 +332,10 @@ static int nm_pipe_parent_get(const char *name,
 	struct netmap_mem *mem;
 
 	parent = netmap_port_find(name);
+	if (parent && parent->pt_nifp) {	/* a ptnet guest port */
+		netmap_port_put(parent);
+		return -EOPNOTSUPP;
+	}
 	if (parent) {
 		if (mem_id && mem_id != parent->mem->id) {
 			netmap_port_put(parent);

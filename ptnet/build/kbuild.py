@@ -1,9 +1,11 @@
 """Out-of-tree kbuild of the project's kernel modules against a cached kernel's headers.
 
-The checkout never holds build output. Each module directory (kernel/, later guest/) is mirrored
+The checkout never holds build output. Each module directory (kernel/, then guest/) is mirrored
 into the cache and kbuild runs on the mirror:
     build/modules/<release>/kernel/   netmap.ko and kbuild's objects
-    build/modules/<release>/guest/    the guest driver, once guest/ has a Kbuild file
+    build/modules/<release>/guest/    ptnet_guest.ko, the ptnet guest driver; it includes the
+                                      kernel/ mirror's headers (../kernel) and links against
+                                      netmap.ko's Module.symvers
 
 Only changed files are copied and their mtimes are kept, so rebuilds are incremental. The build
 must be warning-free: any "warning:" line in kbuild's output fails it, and the directory is then

@@ -31,6 +31,14 @@ def _modinfo(ko: Path, field: str) -> str:
     return out.stdout.strip()
 
 
+def _build_modules(k: kernel.Kernel) -> subprocess.CompletedProcess[str]:
+    """`ptnet build modules` for k, which must succeed without a warning."""
+    proc = _ptnet("build", "modules", "--kernel", k.release)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" not in proc.stderr.lower()
+    return proc
+
+
 def _build_artefacts(tree: Path) -> list[Path]:
     suffixes = {".o", ".ko", ".cmd", ".mod", ".symvers", ".order"}
     return [p for p in tree.rglob("*") if p.suffix in suffixes or p.name.endswith(".mod.c")]
@@ -39,17 +47,33 @@ def _build_artefacts(tree: Path) -> list[Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("k", [pytest.param(k, id=k.release) for k in KERNELS] or [NO_KERNEL])
 def test_netmap_builds_warning_free(k: kernel.Kernel) -> None:
-    proc = _ptnet("build", "modules", "--kernel", k.release)
-    assert proc.returncode == 0, proc.stderr
-    assert "warning:" not in proc.stderr.lower()
+    proc = _build_modules(k)
     kos = [Path(line) for line in proc.stdout.splitlines()]
     ko = kbuild.module_path(k, "netmap")
-    assert kos == [ko]
+    assert kos == [ko, kbuild.module_path(k, "ptnet_guest")]  # kernel/ first, then guest/
     assert ko.is_relative_to(paths.builds_dir())
     assert _modinfo(ko, "license") == "Dual BSD/GPL"
     assert _modinfo(ko, "vermagic").split()[0] == k.release
     assert "priv_count" in _modinfo(ko, "parm")
     assert _build_artefacts(paths.source_root() / "kernel") == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [pytest.param(k, id=k.release) for k in KERNELS] or [NO_KERNEL])
+def test_guest_module_builds_warning_free_against_netmap(k: kernel.Kernel) -> None:
+    _build_modules(k)
+    ko = kbuild.module_path(k, "ptnet_guest")
+    assert ko.parent == kbuild.modules_dir(k) / "guest"
+    assert _modinfo(ko, "license") == "Dual BSD/GPL"
+    assert _modinfo(ko, "depends") == "netmap"
+    assert _modinfo(ko, "vermagic").split()[0] == k.release
+    assert {"vnet_hdr", "napi_weight"} <= {
+        line.split(":")[0] for line in _modinfo(ko, "parm").splitlines()
+    }
+    aliases = _modinfo(ko, "alias")
+    assert "pci:v00001B36d0000000Dsv*sd*bc02sc00i*" in aliases  # ptnet-pci, Ethernet
+    assert "pci:v00001B36d0000000Csv*sd*bc05sc00i*" in aliases  # memdev, RAM
+    assert _build_artefacts(paths.source_root() / "guest") == []
 
 
 @pytest.mark.slow
