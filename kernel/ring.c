@@ -120,6 +120,23 @@ static int nm_ring_create_locked(struct netmap_mem *mem,
 	return 0;
 }
 
+/* Free every ring of @port that has memory, with its buffers. mem locked. */
+static void nm_port_rings_free_locked(struct netmap_port *port)
+{
+	enum nm_txrx t;
+	u32 i;
+
+	for_each_dir(t) {
+		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
+			struct netmap_kring *kring = &port->krings[t][i];
+
+			if (kring->ring)
+				nm_ring_free_locked(port->mem, kring,
+						    kring->num_slots);
+		}
+	}
+}
+
 /**
  * netmap_port_rings_create() - give every ring of a port its memory
  * @port: the port; netmap_lock held
@@ -157,15 +174,7 @@ int netmap_port_rings_create(struct netmap_port *port)
 	}
 	goto out;
 undo:
-	for_each_dir(t) {
-		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
-			struct netmap_kring *kring = &port->krings[t][i];
-
-			if (kring->ring)
-				nm_ring_free_locked(mem, kring,
-						    kring->num_slots);
-		}
-	}
+	nm_port_rings_free_locked(port);
 out:
 	netmap_mem_unlock(mem);
 	return err;
@@ -180,22 +189,10 @@ out:
  */
 void netmap_port_rings_delete(struct netmap_port *port)
 {
-	struct netmap_mem *mem = port->mem;
-	enum nm_txrx t;
-	u32 i;
-
 	lockdep_assert_held(&netmap_lock);
-	netmap_mem_lock(mem);
-	for_each_dir(t) {
-		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
-			struct netmap_kring *kring = &port->krings[t][i];
-
-			if (kring->ring)
-				nm_ring_free_locked(mem, kring,
-						    kring->num_slots);
-		}
-	}
-	netmap_mem_unlock(mem);
+	netmap_mem_lock(port->mem);
+	nm_port_rings_free_locked(port);
+	netmap_mem_unlock(port->mem);
 }
 
 /* Make the shared pointers agree with the kernel's. kring->lock held. */

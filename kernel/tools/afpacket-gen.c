@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <math.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -159,16 +160,13 @@ static void tx_body(struct sock *s)
 
 	s->st.tic = t0;
 	while (!gen_stop && (!o->count || seq < o->count)) {
-		uint64_t budget = gen_rate_allowance(o->rate, t0, seq);
+		uint64_t budget;
+		int turn = gen_pace(o, o->rate, t0, seq, 0.1, &budget);
 
-		if (o->timeout && gen_now() - t0 >= o->timeout)
+		if (turn < 0)
 			break;
-		if (!budget) {
-			double next = t0 + (double)seq / o->rate - gen_now();
-
-			gen_sleep(next < 0.1 ? next : 0.1);
+		if (!turn)
 			continue;
-		}
 		if (budget > o->burst)
 			budget = o->burst;
 		while (budget-- && (!o->count || seq < o->count)) {
@@ -240,14 +238,12 @@ static void ping_body(struct sock *s)
 	s->st.tic = t0;
 	while (!gen_stop && (!o->count || seq < o->count)) {
 		double sent_at, deadline;
-		int found = 0;
+		int found = 0, turn = gen_pace(o, o->rate, t0, seq, HUGE_VAL, NULL);
 
-		if (o->timeout && gen_now() - t0 >= o->timeout)
+		if (turn < 0)
 			break;
-		if (!gen_rate_allowance(o->rate, t0, seq)) {
-			gen_sleep(t0 + (double)seq / o->rate - gen_now());
+		if (!turn)
 			continue;
-		}
 		gen_fill(s->buf, 0, o->len, seq, 0);
 		sent_at = gen_now();
 		if (send_frame(s, s->buf, o->len))

@@ -19,7 +19,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,8 @@
 
 #define NETMAP_WITH_LIBS
 #include <net/netmap_user.h>
+
+#include "gen.h"
 
 #define BR_MAX_LINKS	32	/* one-way links (a "=" link is two) */
 #define BR_MAX_PORTS	(2 * BR_MAX_LINKS)
@@ -69,29 +70,8 @@ static void usage(FILE *f)
 		prog, prog, BR_MAX_LINKS);
 }
 
-static void bad_input(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see %s -h)\n", prog);
-	exit(2);
-}
-
-static void fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
+#define bad_input(...)	gen_die(2, prog, "-h", __VA_ARGS__)
+#define fatal(...)	gen_die(1, prog, NULL, __VA_ARGS__)
 
 static void on_signal(int sig)
 {

@@ -7,12 +7,14 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define NETMAP_WITH_LIBS
+#include <net/netmap_user.h>
 
 #include "gen.h"
 
@@ -23,30 +25,6 @@ static uint8_t tmpl[GEN_MAX_LEN];
 /* ---------------------------------------------------------------------- */
 /* Errors and the command line                                             */
 /* ---------------------------------------------------------------------- */
-
-void gen_usage_error(const struct gen_opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", o->prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see %s -h)\n", o->prog);
-	exit(2);
-}
-
-void gen_fatal(const struct gen_opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", o->prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static void usage(const struct gen_tool *tool)
 {
@@ -386,6 +364,57 @@ uint64_t gen_rate_allowance(double rate, double t0, uint64_t sent)
 		return UINT64_MAX;
 	due = (gen_now() - t0) * rate + 1;
 	return due > (double)sent ? (uint64_t)(due - (double)sent) : 0;
+}
+
+int gen_pace(const struct gen_opts *o, double rate, double t0, uint64_t seq,
+	     double nap, uint64_t *budget)
+{
+	uint64_t allowed = gen_rate_allowance(rate, t0, seq);
+	double next;
+
+	if (o->timeout && gen_now() - t0 >= o->timeout)
+		return -1;
+	if (!allowed) {
+		next = t0 + (double)seq / rate - gen_now();
+		gen_sleep(next < nap ? next : nap);
+		return 0;
+	}
+	if (budget)
+		*budget = allowed;
+	return 1;
+}
+
+/* tx slots handed to the kernel and not completed yet, on all rings. */
+static uint64_t tx_pending(const struct nm_port *p)
+{
+	uint64_t n = 0;
+	unsigned int r;
+
+	for (r = p->rings.first_tx; r <= p->rings.last_tx; r++) {
+		const struct netmap_ring *ring = nm_port_txring(p, r);
+
+		n += ring->num_slots - 1 - nm_ring_space(ring);
+	}
+	return n;
+}
+
+uint64_t gen_tx_drain(const struct nm_port *p, double linger, const char **err)
+{
+	uint64_t pending = tx_pending(p), before;
+	double give_up = gen_now() + linger;
+
+	while (pending && !gen_stop && gen_now() < give_up) {
+		gen_sleep(0.0002);
+		if (ioctl(p->fd, NIOCTXSYNC, NULL) < 0) {
+			*err = strerror(errno);
+			return pending;
+		}
+		before = pending;
+		pending = tx_pending(p);
+		if (pending < before)
+			give_up = gen_now() + linger;
+	}
+	return pending;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -2,7 +2,8 @@
 /*
  * ptnet traffic generators: what pkt-gen (netmap) and afpacket-gen
  * (AF_PACKET) share: the command line, the frames, their verification,
- * the clock, the rate limiter and the final report.
+ * the clock, the rate limiter and the final report. The error line
+ * (gen_die) serves every tool of this directory.
  *
  * Frame layout (offsets in bytes, integers big-endian):
  *   0  Ethernet: dst MAC, src MAC, type 0x0800
@@ -18,8 +19,11 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define GEN_MAGIC		0x50544e47u	/* "PTNG" */
 #define GEN_OFS_MAGIC		42
@@ -81,14 +85,37 @@ struct gen_tool {
 	const char *extra_help;		/* more usage lines, or NULL */
 };
 
+struct nm_port;
+
 extern volatile sig_atomic_t gen_stop;	/* set by SIGINT and SIGTERM */
+
+/*
+ * The one line a tool prints before it exits with status: "PROG: error: "
+ * and the message; for a bad command line (help set to the tool's help
+ * option) the line ends with " (see PROG HELP)".
+ */
+static inline void __attribute__((format(printf, 4, 5), noreturn))
+gen_die(int status, const char *prog, const char *help, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (help)
+		fprintf(stderr, " (see %s %s)\n", prog, help);
+	else
+		fputc('\n', stderr);
+	exit(status);
+}
+
+/* A bad command line (exit status 2) and a failure (1) of a generator. */
+#define gen_usage_error(o, ...)	gen_die(2, (o)->prog, "-h", __VA_ARGS__)
+#define gen_fatal(o, ...)	gen_die(1, (o)->prog, NULL, __VA_ARGS__)
 
 void gen_parse_args(int argc, char **argv, const struct gen_tool *tool,
 		    struct gen_opts *o);
-void gen_usage_error(const struct gen_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-void gen_fatal(const struct gen_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
 void gen_install_signals(void);
 void gen_pin_cpu(const struct gen_opts *o, unsigned int thread);
 
@@ -112,6 +139,21 @@ void gen_check_seq(struct gen_checker *c, struct gen_stats *st,
 
 /* Packets a rate-limited sender may send now (UINT64_MAX if unlimited). */
 uint64_t gen_rate_allowance(double rate, double t0, uint64_t sent);
+/*
+ * A sender's turn, started at t0 with seq packets sent at rate packets per
+ * second (0: no limit): -1 once --timeout has passed; 0 when the next packet
+ * is not due yet, after sleeping towards it for at most nap seconds; else 1,
+ * with the packets it may send now in *budget (unless budget is NULL).
+ */
+int gen_pace(const struct gen_opts *o, double rate, double t0, uint64_t seq,
+	     double nap, uint64_t *budget);
+/*
+ * After a netmap sender's last frame: sync tx while completions progress
+ * (a pipe or VALE receiver frees slots at its own syncs), giving up after
+ * linger seconds without progress. Returns the tx slots still pending, or
+ * sets *err to what the sync said.
+ */
+uint64_t gen_tx_drain(const struct nm_port *p, double linger, const char **err);
 
 void gen_stats_merge(struct gen_stats *all, const struct gen_stats *one);
 void gen_stats_rtt(struct gen_stats *st, double rtt);

@@ -675,40 +675,6 @@ static void p_tx_round(struct peer *p, uint64_t *seq, uint64_t quota,
 	}
 }
 
-/* tx slots handed to the kernel and not completed yet. */
-static uint64_t p_tx_pending(struct peer *p)
-{
-	uint64_t n = 0;
-	unsigned int k;
-
-	for (k = p->port.rings.first_tx; k <= p->port.rings.last_tx; k++) {
-		const struct netmap_ring *ring = nm_port_txring(&p->port, k);
-
-		n += ring->num_slots - 1 - nm_ring_space(ring);
-	}
-	return n;
-}
-
-/* A pipe moves frames only at syncs: sync until the receiver took all. */
-static void p_tx_drain(struct peer *p)
-{
-	double linger = p->o->idle > 1 ? p->o->idle : 1;
-	double give_up = gen_now() + linger;
-	uint64_t pending = p_tx_pending(p), before;
-
-	while (pending && !gen_stop && gen_now() < give_up) {
-		gen_sleep(2e-4);
-		if (ioctl(p->port.fd, NIOCTXSYNC, NULL) < 0) {
-			p->error = strerror(errno);
-			return;
-		}
-		before = pending;
-		pending = p_tx_pending(p);
-		if (pending < before)
-			give_up = gen_now() + linger;
-	}
-}
-
 static void *p_main(void *arg)
 {
 	struct peer *p = (struct peer *)arg;
@@ -772,8 +738,9 @@ static void *p_main(void *arg)
 		    now - start >= o->idle)
 			break;
 	}
+	/* A pipe moves frames only at syncs: sync until the receiver took all. */
 	if (p->role == GEN_TX && !p->hostile)
-		p_tx_drain(p);
+		gen_tx_drain(&p->port, p->o->idle > 1 ? p->o->idle : 1, &p->error);
 	/* Give the consumed rx slots back so the last frames complete. */
 	ioctl(p->port.fd, NIOCRXSYNC, NULL);
 	return NULL;
@@ -929,13 +896,7 @@ static void g_stop_kloop(struct guest *g)
 /* Command line and report                                                 */
 /* ---------------------------------------------------------------------- */
 
-static void kl_usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: error: ", tool.name);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see %s -h)\n", tool.name);
-	exit(2);
-}
+#define kl_usage_error(...)	gen_die(2, tool.name, "-h", __VA_ARGS__)
 
 /* Take our options out of argv; the rest goes to gen_parse_args(). */
 static int kl_parse(int argc, char **argv, struct kl_opts *ko)

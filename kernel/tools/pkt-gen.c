@@ -18,6 +18,7 @@
  * and -n COUNT is the total over all threads.
  */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -154,42 +155,15 @@ static struct netmap_ring *tx_ring_with_room(struct thread *t, unsigned int len)
 	return NULL;
 }
 
-/* tx slots handed to the kernel and not completed yet, on all rings. */
-static uint64_t tx_pending(struct thread *t)
-{
-	uint64_t n = 0;
-	unsigned int r;
-
-	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
-		const struct netmap_ring *ring = nm_port_txring(&t->port, r);
-
-		n += ring->num_slots - 1 - nm_ring_space(ring);
-	}
-	return n;
-}
-
 /*
- * After the last frame: wait while completions progress (a pipe or VALE
- * receiver releases slots at its syncs), at most linger seconds without
- * progress. Closing the port earlier could drop frames not delivered yet.
+ * After the last frame: wait while completions progress; closing the port
+ * earlier could drop frames not delivered yet.
  */
 static void tx_drain(struct thread *t, double linger)
 {
-	uint64_t pending = tx_pending(t), before;
-	double give_up = gen_now() + linger;
+	uint64_t pending = gen_tx_drain(&t->port, linger, &t->error);
 
-	while (pending && !gen_stop && gen_now() < give_up) {
-		gen_sleep(0.0002);
-		if (ioctl(t->port.fd, NIOCTXSYNC, NULL) < 0) {
-			t->error = strerror(errno);
-			return;
-		}
-		before = pending;
-		pending = tx_pending(t);
-		if (pending < before)
-			give_up = gen_now() + linger;
-	}
-	if (pending && t->o->verbose)
+	if (pending && !t->error && t->o->verbose)
 		fprintf(stderr, "%s: thread %u: %llu tx slots not completed after %.1f s without progress\n",
 			t->o->prog, t->id, (unsigned long long)pending, linger);
 }
@@ -203,18 +177,14 @@ static void tx_body(struct thread *t)
 
 	t0 = t->st.tic = gen_now();
 	while (!gen_stop && (!o->count || seq < t->quota)) {
-		uint64_t budget = gen_rate_allowance(rate, t0, seq);
-		uint64_t round_start = seq;
+		uint64_t budget, round_start = seq;
+		int turn = gen_pace(o, rate, t0, seq, 0.1, &budget);
 		unsigned int r;
 
-		if (o->timeout && gen_now() - t0 >= o->timeout)
+		if (turn < 0)
 			break;
-		if (!budget) {
-			double next = t0 + (double)seq / rate - gen_now();
-
-			gen_sleep(next < 0.1 ? next : 0.1);
+		if (!turn)
 			continue;
-		}
 		/* Unpaced, poll() is the sync; paced, TXSYNC below is. */
 		if (rate <= 0 || !tx_ring_with_room(t, o->len)) {
 			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
@@ -298,9 +268,49 @@ static void verify_chain(struct thread *t, const struct netmap_ring *ring,
 		gen_check_seq(&t->checker, &t->st, seq, stream);
 }
 
-/* Consume up to limit packets of ring. */
+/* Copy one received chain to tx, addresses swapped; 0 if no room. */
+static int pong_answer(struct thread *t, struct netmap_ring *rx, uint32_t i,
+		       uint32_t n)
+{
+	struct netmap_ring *tx = NULL;
+	unsigned int r;
+	uint32_t j, k;
+
+	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
+		tx = nm_port_txring(&t->port, r);
+		if (nm_ring_space(tx) >= n)
+			break;
+		tx = NULL;
+	}
+	if (!tx)
+		return 0;
+	j = tx->head;
+	for (k = 0; k < n; k++) {
+		const struct netmap_slot *src = &rx->slot[i];
+		struct netmap_slot *dst = &tx->slot[j];
+		uint8_t *buf = (uint8_t *)NETMAP_BUF(tx, dst->buf_idx);
+		unsigned int len = src->len;
+
+		if (len > tx->nr_buf_size)
+			len = tx->nr_buf_size;
+		memcpy(buf, NETMAP_BUF(rx, src->buf_idx), len);
+		if (k == 0 && len >= GEN_HDR_LEN)
+			gen_swap_addresses(buf);
+		dst->len = (uint16_t)len;
+		dst->flags = k + 1 < n ? NS_MOREFRAG : 0;
+		i = nm_ring_next(rx, i);
+		j = nm_ring_next(tx, j);
+	}
+	nm_ring_advance(tx, j);
+	return 1;
+}
+
+/*
+ * Consume up to limit packets of ring. With blocked (pong), answer each one
+ * first; when tx has no room for an answer, stop there and set *blocked.
+ */
 static uint64_t rx_drain(struct thread *t, struct netmap_ring *ring,
-			 uint64_t limit)
+			 uint64_t limit, int *blocked)
 {
 	uint32_t i = ring->head, n;
 	unsigned int total;
@@ -310,6 +320,10 @@ static uint64_t rx_drain(struct thread *t, struct netmap_ring *ring,
 	while (i != ring->tail && got < limit) {
 		if (chain_at(ring, i, &n, &total)) {
 			partial = 1;
+			break;
+		}
+		if (blocked && !pong_answer(t, ring, i, n)) {
+			*blocked = 1;
 			break;
 		}
 		if (t->o->verify)
@@ -359,21 +373,28 @@ static uint64_t rx_left(const struct gen_opts *o)
 	return done < o->count ? o->count - done : 0;
 }
 
-static void rx_body(struct thread *t)
+/* rx, and pong (answer set): receive until -n, --idle or --timeout. */
+static void rx_body(struct thread *t, int answer)
 {
 	double start = gen_now();
 
 	while (!gen_stop) {
 		uint64_t got = 0;
 		unsigned int r;
+		int blocked = 0;
 		double woke;
 
 		if (wait_port(t, POLLIN, SLICE_MS) < 0)
 			return;
 		woke = gen_now();
-		for (r = t->port.rings.first_rx; r <= t->port.rings.last_rx; r++)
+		for (r = t->port.rings.first_rx;
+		     r <= t->port.rings.last_rx && !blocked; r++)
 			got += rx_drain(t, nm_port_rxring(&t->port, r),
-					rx_left(t->o));
+					rx_left(t->o), answer ? &blocked : NULL);
+		if (answer && got && sync_port(t, NIOCTXSYNC) < 0)
+			return;
+		if (blocked && wait_port(t, POLLOUT, SLICE_MS) < 0)
+			return;
 		if (idle_done(t, got, start, woke))
 			break;
 	}
@@ -424,14 +445,12 @@ static void ping_body(struct thread *t)
 		struct netmap_ring *ring;
 		double sent_at, deadline;
 		uint64_t next_seq = seq;
-		int found = 0;
+		int found = 0, turn = gen_pace(o, o->rate, t0, seq, HUGE_VAL, NULL);
 
-		if (o->timeout && gen_now() - t0 >= o->timeout)
+		if (turn < 0)
 			break;
-		if (!gen_rate_allowance(o->rate, t0, seq)) {
-			gen_sleep(t0 + (double)seq / o->rate - gen_now());
+		if (!turn)
 			continue;
-		}
 		ring = tx_ring_with_room(t, o->len);
 		if (!ring) {
 			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
@@ -457,97 +476,6 @@ static void ping_body(struct thread *t)
 	release_rx(t);
 }
 
-/* Copy one received chain to tx, addresses swapped; 0 if no room. */
-static int pong_answer(struct thread *t, struct netmap_ring *rx, uint32_t i,
-		       uint32_t n)
-{
-	struct netmap_ring *tx = NULL;
-	unsigned int r;
-	uint32_t j, k;
-
-	for (r = t->port.rings.first_tx; r <= t->port.rings.last_tx; r++) {
-		tx = nm_port_txring(&t->port, r);
-		if (nm_ring_space(tx) >= n)
-			break;
-		tx = NULL;
-	}
-	if (!tx)
-		return 0;
-	j = tx->head;
-	for (k = 0; k < n; k++) {
-		const struct netmap_slot *src = &rx->slot[i];
-		struct netmap_slot *dst = &tx->slot[j];
-		uint8_t *buf = (uint8_t *)NETMAP_BUF(tx, dst->buf_idx);
-		unsigned int len = src->len;
-
-		if (len > tx->nr_buf_size)
-			len = tx->nr_buf_size;
-		memcpy(buf, NETMAP_BUF(rx, src->buf_idx), len);
-		if (k == 0 && len >= GEN_HDR_LEN)
-			gen_swap_addresses(buf);
-		dst->len = (uint16_t)len;
-		dst->flags = k + 1 < n ? NS_MOREFRAG : 0;
-		i = nm_ring_next(rx, i);
-		j = nm_ring_next(tx, j);
-	}
-	nm_ring_advance(tx, j);
-	return 1;
-}
-
-static void pong_body(struct thread *t)
-{
-	double start = gen_now();
-
-	while (!gen_stop) {
-		uint64_t got = 0;
-		unsigned int r;
-		int blocked = 0;
-		double woke;
-
-		if (wait_port(t, POLLIN, SLICE_MS) < 0)
-			return;
-		woke = gen_now();
-		for (r = t->port.rings.first_rx; r <= t->port.rings.last_rx; r++) {
-			struct netmap_ring *rx = nm_port_rxring(&t->port, r);
-			uint64_t left = rx_left(t->o), ring_got = 0;
-			uint32_t i = rx->head, n;
-			unsigned int total;
-			int partial = 0;
-
-			while (i != rx->tail && ring_got < left) {
-				if (chain_at(rx, i, &n, &total)) {
-					partial = 1;
-					break;
-				}
-				if (!pong_answer(t, rx, i, n)) {
-					blocked = 1;
-					break;
-				}
-				if (t->o->verify)
-					verify_chain(t, rx, i, n, total, 1);
-				ring_got++;
-				t->st.bytes += total;
-				while (n--)
-					i = nm_ring_next(rx, i);
-			}
-			rx->head = i;
-			rx->cur = partial ? rx->tail : i;
-			t->st.packets += ring_got;
-			got += ring_got;
-			__atomic_add_fetch(&rx_total, ring_got, __ATOMIC_RELAXED);
-			if (blocked)
-				break;
-		}
-		if (got && sync_port(t, NIOCTXSYNC) < 0)
-			return;
-		if (blocked && wait_port(t, POLLOUT, SLICE_MS) < 0)
-			return;
-		if (idle_done(t, got, start, woke))
-			break;
-	}
-	release_rx(t);
-}
-
 static void *thread_main(void *arg)
 {
 	struct thread *t = (struct thread *)arg;
@@ -558,13 +486,13 @@ static void *thread_main(void *arg)
 		tx_body(t);
 		break;
 	case GEN_RX:
-		rx_body(t);
+		rx_body(t, 0);
 		break;
 	case GEN_PING:
 		ping_body(t);
 		break;
 	case GEN_PONG:
-		pong_body(t);
+		rx_body(t, 1);
 		break;
 	}
 	return NULL;

@@ -4,10 +4,10 @@ The tools must be built on the host first (ptnet build tools): the guest sees th
 """
 
 import itertools
-import json
 import subprocess
 
 import pytest
+from nm import pktgen
 
 from ptnet.build.tools import tool_path
 
@@ -38,29 +38,17 @@ def veth():
         subprocess.run(["ip", "link", "del", a], check=False)
 
 
-def _run_pair(server: list[str], client: list[str]) -> tuple[dict, dict]:
-    """Start the server (rx, pong), run the client (tx, ping) to the end; both JSON reports."""
-    srv = subprocess.Popen(server, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        cli = subprocess.run(client, capture_output=True, text=True, timeout=90)
-        srv_out, srv_err = srv.communicate(timeout=30)
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-            srv.wait()
-    assert cli.returncode == 0, cli.stderr
-    assert srv.returncode == 0, srv_err
-    return json.loads(srv_out), json.loads(cli.stdout)
-
-
 def test_tx_rx_exact_count(veth):
     a, b = veth
     gen = str(tool_path("afpacket-gen"))
-    rx, tx = _run_pair(
-        [gen, "-i", b, "-f", "rx", "-n", str(COUNT), "--verify", "--json", "--idle", "5"],
+    rx, tx = pktgen.exchange(
+        pktgen.spawn(
+            [gen, "-i", b, "-f", "rx", "-n", str(COUNT), "--verify", "--json", "--idle", "5"]
+        ),
         # -w 1: the receiver's socket is bound before the first frame leaves
         [gen, "-i", a, "-f", "tx", "-n", str(COUNT), "-l", str(LEN), "-R", RATE, "-w", "1"]
         + ["--json"],
+        timeout=90,
     )
     assert tx["role"] == "tx"
     assert (tx["packets"], tx["bytes"]) == (COUNT, COUNT * LEN)
@@ -74,9 +62,12 @@ def test_ping_pong(veth):
     a, b = veth
     gen = str(tool_path("afpacket-gen"))
     rounds = 200
-    pong, ping = _run_pair(
-        [gen, "-i", b, "-f", "pong", "-n", str(rounds), "--verify", "--json", "--idle", "5"],
+    pong, ping = pktgen.exchange(
+        pktgen.spawn(
+            [gen, "-i", b, "-f", "pong", "-n", str(rounds), "--verify", "--json", "--idle", "5"]
+        ),
         [gen, "-i", a, "-f", "ping", "-n", str(rounds), "-w", "1", "--verify", "--json"],
+        timeout=90,
     )
     assert (ping["role"], ping["packets"], ping["errors"]) == ("ping", rounds, 0)
     # the guest clock may be coarse under TCG: a round trip can read as 0

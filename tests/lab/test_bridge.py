@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from nm import Port, packets, transfer
+from nm import Port, packets, pktgen, transfer
 from nm.netdev import ETH_P_TEST, RawSocket, move_to, netns, ping, sh, tframe, veth_pair
 
 from ptnet.build.tools import tool_path
@@ -22,19 +22,7 @@ TCP_BYTES = 2 << 20
 
 def _bridge(*args: str) -> subprocess.Popen:
     """Start bridge -v and return once it has bound its ports (it lists its links)."""
-    proc = subprocess.Popen(
-        [str(tool_path("bridge")), "-v", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    if " > " not in line:
-        proc.kill()
-        _, err = proc.communicate()
-        pytest.fail(f"bridge {args} did not start: {line}{err}")
-    return proc
+    return pktgen.started([str(tool_path("bridge")), "-v", *args], " > ")
 
 
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> str:

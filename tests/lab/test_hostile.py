@@ -273,6 +273,13 @@ def _still_works(m: Port, s: Port):
     assert mismatch(pkts, transfer(m, s, pkts)) is None
 
 
+def _to_rx(m: Port, s: Port, n: int, fill: bytes) -> None:
+    """n frames of 60 `fill` bytes from m's tx ring into s's rx ring, both synced."""
+    m.tx.put([[fill * 60]] * n)
+    m.txsync()
+    s.rxsync()
+
+
 @pytest.fixture
 def pipe(pname):
     with Port.open(f"{pname}{{1", tx_slots=64, rx_slots=64) as m, Port.open(f"{pname}}}1") as s:
@@ -292,9 +299,7 @@ TX_POINTER_CASES = {
 def test_bad_tx_pointers_reinit_the_ring(pipe, case, sync):
     m, s = pipe
     t = m.tx
-    t.put([[b"x" * 60]] * 5)
-    m.txsync()  # hwcur = 5
-    s.rxsync()
+    _to_rx(m, s, 5, b"x")  # hwcur = 5
     s.rx.take()
     s.rxsync()
     m.txsync()
@@ -365,9 +370,7 @@ RX_CASES = {
 @pytest.mark.parametrize("sync", ["ioctl", "poll"])
 def test_bad_rx_pointers_reinit_the_ring(pipe, case, sync):
     m, s = pipe
-    m.tx.put([[b"r" * 60]] * 10)
-    m.txsync()
-    s.rxsync()
+    _to_rx(m, s, 10, b"r")
     r = s.rx
     assert (r.head, r.tail) == (0, 10)
     RX_CASES[case](r)
@@ -384,9 +387,7 @@ def test_bad_rx_pointers_reinit_the_ring(pipe, case, sync):
 def test_bad_buffer_returned_on_rx_is_einval(pipe, pname):
     m, s = pipe
     objtotal = pools_info(f"{pname}{{1").nr_buf_pool_objtotal
-    m.tx.put([[b"q" * 60]] * 3)
-    m.txsync()
-    s.rxsync()
+    _to_rx(m, s, 3, b"q")
     r = s.rx
     good = r.get(0)[0]
     r.set(0, objtotal + 5, 0, abi.NS_BUF_CHANGED)
@@ -652,9 +653,7 @@ def test_a_bad_buffer_in_a_free_rx_slot_never_reaches_the_sender(pipe, pname):
     """The receiver writes into rx slots the kernel owns; the sender must not get those indices."""
     m, s = pipe
     objtotal = pools_info(f"{pname}{{1").nr_buf_pool_objtotal
-    m.tx.put([[b"a" * 60]] * 4)
-    m.txsync()
-    s.rxsync()
+    _to_rx(m, s, 4, b"a")
     assert len(s.rx.take()) == 4
     s.rxsync()  # every rx slot from tail on is the kernel's; the next frames land there
     free = [s.rx.next(s.rx.tail, i) for i in range(4)]

@@ -97,9 +97,10 @@ def test_csb_enable_misaligned_is_einval(pname, which, offset):
 
 @pytest.mark.parametrize("which", ["atok", "ktoa"])
 def test_csb_enable_unmapped_is_efault(pname, which):
-    hole = libc.anon_mmap(8192)
-    libc.munmap(hole, 8192)
     with _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        # The hole is made after the CSB's own mapping, which could otherwise reuse it.
+        hole = libc.anon_mmap(8192)
+        libc.munmap(hole, 8192)
         opt = csb.option(**{which: hole})
         assert _csb_errno(p, opt) == errno.EFAULT
         assert opt.status == errno.EFAULT
@@ -238,21 +239,15 @@ def test_eventfds_must_be_eventfds(pname):
 
 @pytest.mark.parametrize("mode", [DIRECT_TX, DIRECT_RX, DIRECT_TX | DIRECT_RX])
 def test_direct_modes_need_every_eventfd(pname, mode):
-    io, irq = eventfd_pair()
-    io2, irq2 = eventfd_pair()
-    try:
-        with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-            csb.enable(p)
+    with eventfd_pairs(2) as [(io, irq), (io2, irq2)], _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        csb.enable(p)
+        m = mode_option(mode)
+        assert _start_errno(p, [m]) == errno.EINVAL
+        assert m.status == errno.EINVAL
+        for pairs in ([(io, irq), (-1, irq2)], [(io, -1), (io2, irq2)]):
             m = mode_option(mode)
-            assert _start_errno(p, [m]) == errno.EINVAL
+            assert _start_errno(p, [eventfds_option(pairs), m]) == errno.EINVAL
             assert m.status == errno.EINVAL
-            for pairs in ([(io, irq), (-1, irq2)], [(io, -1), (io2, irq2)]):
-                m = mode_option(mode)
-                assert _start_errno(p, [eventfds_option(pairs), m]) == errno.EINVAL
-                assert m.status == errno.EINVAL
-    finally:
-        for fd in (io, irq, io2, irq2):
-            os.close(fd)
 
 
 def test_unknown_mode_bits_are_einval(pname):
@@ -276,21 +271,15 @@ def test_second_start_and_csb_changes_are_ebusy_while_running(pname):
 
 
 def test_options_report_status_0_when_consumed(pname):
-    io, irq = eventfd_pair()
-    io2, irq2 = eventfd_pair()
-    try:
-        with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-            assert csb.enable(p).status == 0
-            efds = eventfds_option([(io, irq), (io2, irq2)])
-            m = mode_option(DIRECT_TX)
-            efds.hdr.nro_status = m.hdr.nro_status = 12345
-            with Kloop(p, options=[efds, m]) as kl:
-                pass
-            assert kl.errno == 0
-            assert (efds.status, m.status) == (0, 0)
-    finally:
-        for fd in (io, irq, io2, irq2):
-            os.close(fd)
+    with eventfd_pairs(2) as fds, _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        assert csb.enable(p).status == 0
+        efds = eventfds_option(fds)
+        m = mode_option(DIRECT_TX)
+        efds.hdr.nro_status = m.hdr.nro_status = 12345
+        with Kloop(p, options=[efds, m]) as kl:
+            pass
+        assert kl.errno == 0
+        assert (efds.status, m.status) == (0, 0)
 
 
 # -- ending the loop --------------------------------------------------------------------------
@@ -298,27 +287,25 @@ def test_options_report_status_0_when_consumed(pname):
 
 @pytest.mark.parametrize("mode", ["sleep-1s", "eventfd"])
 def test_stop_from_another_thread_is_prompt(pname, mode):
-    fds = [eventfd_pair() for _ in range(2)] if mode == "eventfd" else []
-    try:
-        with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-            csb.enable(p)
-            opts = [eventfds_option(fds)] if fds else []
-            kl = Kloop(p, sleep_us=1_000_000, options=opts)
-            kl.start()
-            wait_running()
-            time.sleep(0.3)  # let it settle into its longest sleep
-            took = kl.stop()
-            assert kl.errno == 0
-            assert took < 1.0, f"STOP took {took:.3f} s"
-            assert running() == 0
-            # the descriptor works again: a new loop starts and stops
-            with Kloop(p, sleep_us=100) as again:
-                pass
-            assert again.errno == 0
-    finally:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
+    with (
+        eventfd_pairs(2 if mode == "eventfd" else 0) as fds,
+        _excl(f"{pname}{{1") as p,
+        Csb(2) as csb,
+    ):
+        csb.enable(p)
+        opts = [eventfds_option(fds)] if fds else []
+        kl = Kloop(p, sleep_us=1_000_000, options=opts)
+        kl.start()
+        wait_running()
+        time.sleep(0.3)  # let it settle into its longest sleep
+        took = kl.stop()
+        assert kl.errno == 0
+        assert took < 1.0, f"STOP took {took:.3f} s"
+        assert running() == 0
+        # the descriptor works again: a new loop starts and stops
+        with Kloop(p, sleep_us=100) as again:
+            pass
+        assert again.errno == 0
 
 
 def test_stop_from_another_descriptor_by_name(pname):
@@ -413,96 +400,86 @@ def _wait_for(cond, timeout: float = 5.0) -> None:
 @pytest.mark.parametrize("mode", ["sleep", "eventfd", "direct-tx", "direct-rx"])
 def test_tx_and_rx_through_the_csb(pname, mode):
     """A few frames each way, the guest side played here; irqfds fire only when asked."""
-    fds = [eventfd_pair() for _ in range(2)] if mode != "sleep" else []
-    opts = []
-    if fds:
-        opts.append(eventfds_option(fds))
-    if mode.startswith("direct"):
-        opts.append(mode_option(DIRECT_TX if mode == "direct-tx" else DIRECT_RX))
-    try:
-        with _excl(f"{pname}{{1") as g, Port.open(f"{pname}}}1") as peer, Csb(2) as csb:
-            csb.enable(g)
-            tx, rx = g.tx, g.rx
-            n = tx.num_slots
-            with Kloop(g, sleep_us=200, options=opts):
-                # guest tx: three frames, then kick if asked
-                frames = [bytes([i]) * (60 + i) for i in range(3)]
-                for i, f in enumerate(frames):
-                    idx = tx.get(i)[0]
-                    tx.write_buf(idx, f)
-                    tx.set_len_flags(i, len(f), 0)
-                csb.write(0, 3)
-                if fds:  # a guest kicks when kern_need_kick; always kicking is allowed too
-                    kick(fds[0][0])
-                _wait_for(lambda: csb.read(0)[0] == 3)  # hwcur: taken
-                got = []
+    with (
+        eventfd_pairs(0 if mode == "sleep" else 2) as fds,
+        _excl(f"{pname}{{1") as g,
+        Port.open(f"{pname}}}1") as peer,
+        Csb(2) as csb,
+    ):
+        opts = [eventfds_option(fds)] if fds else []
+        if mode.startswith("direct"):
+            opts.append(mode_option(DIRECT_TX if mode == "direct-tx" else DIRECT_RX))
+        csb.enable(g)
+        tx, rx = g.tx, g.rx
+        n = tx.num_slots
+        with Kloop(g, sleep_us=200, options=opts):
+            # guest tx: three frames, then kick if asked
+            frames = [bytes([i]) * (60 + i) for i in range(3)]
+            for i, f in enumerate(frames):
+                idx = tx.get(i)[0]
+                tx.write_buf(idx, f)
+                tx.set_len_flags(i, len(f), 0)
+            csb.write(0, 3)
+            if fds:  # a guest kicks when kern_need_kick; always kicking is allowed too
+                kick(fds[0][0])
+            _wait_for(lambda: csb.read(0)[0] == 3)  # hwcur: taken
+            got = []
 
-                def arrived():
-                    peer.rxsync()
-                    got.extend(peer.rx.take())
-                    return len(got) == 3
+            def arrived():
+                peer.rxsync()
+                got.extend(peer.rx.take())
+                return len(got) == 3
 
-                _wait_for(arrived)
-                assert [p[0] for p in got] == frames
-                peer.rxsync()  # the release reaches the pipe, and our tx completes
-                _wait_for(lambda: csb.read(0)[1] == (3 + n - 1) % n)
+            _wait_for(arrived)
+            assert [p[0] for p in got] == frames
+            peer.rxsync()  # the release reaches the pipe, and our tx completes
+            _wait_for(lambda: csb.read(0)[1] == (3 + n - 1) % n)
 
-                # guest rx: ask for a kick, the peer sends two frames
-                if fds:
-                    csb.atok[1].appl_need_kick = 1
-                peer.tx.put([[b"\x11" * 70], [b"\x22" * 80]])
-                peer.txsync()
-                _wait_for(lambda: csb.read(1)[1] == 2)
-                if fds:
-                    ready, _, _ = select.select([fds[1][1]], [], [], 5)
-                    assert ready, "no irqfd after asking for it"
-                    os.eventfd_read(fds[1][1])
-                    csb.atok[1].appl_need_kick = 0
-                assert [rx.read_buf(rx.get(i)[0], rx.get(i)[1]) for i in range(2)] == [
-                    b"\x11" * 70,
-                    b"\x22" * 80,
-                ]
-                csb.write(1, 2)  # release them
-                if fds:
-                    kick(fds[1][0])
-                _wait_for(lambda: csb.read(1)[0] == 2)  # hwcur follows
-            assert counters.read("kloop_errors") is not None
-    finally:
-        for pair in fds:
-            for fd in pair:
-                os.close(fd)
+            # guest rx: ask for a kick, the peer sends two frames
+            if fds:
+                csb.atok[1].appl_need_kick = 1
+            peer.tx.put([[b"\x11" * 70], [b"\x22" * 80]])
+            peer.txsync()
+            _wait_for(lambda: csb.read(1)[1] == 2)
+            if fds:
+                ready, _, _ = select.select([fds[1][1]], [], [], 5)
+                assert ready, "no irqfd after asking for it"
+                os.eventfd_read(fds[1][1])
+                csb.atok[1].appl_need_kick = 0
+            assert [rx.read_buf(rx.get(i)[0], rx.get(i)[1]) for i in range(2)] == [
+                b"\x11" * 70,
+                b"\x22" * 80,
+            ]
+            csb.write(1, 2)  # release them
+            if fds:
+                kick(fds[1][0])
+            _wait_for(lambda: csb.read(1)[0] == 2)  # hwcur follows
+        assert counters.read("kloop_errors") is not None
 
 
 def test_no_irqfd_without_appl_need_kick(pname):
-    io, irq = eventfd_pair()
-    io2, irq2 = eventfd_pair()
-    try:
-        with _excl(f"{pname}{{1") as g, Port.open(f"{pname}}}1") as peer, Csb(2) as csb:
-            csb.enable(g)
-            with Kloop(g, options=[eventfds_option([(io, irq), (io2, irq2)])]):
-                peer.tx.put([[b"\x33" * 60]])
-                peer.txsync()
-                _wait_for(lambda: csb.read(1)[1] == 1)
-                time.sleep(0.05)
-                assert errno_of(os.eventfd_read, irq2) == errno.EAGAIN
-    finally:
-        for fd in (io, irq, io2, irq2):
-            os.close(fd)
+    with (
+        eventfd_pairs(2) as fds,
+        _excl(f"{pname}{{1") as g,
+        Port.open(f"{pname}}}1") as peer,
+        Csb(2) as csb,
+    ):
+        csb.enable(g)
+        with Kloop(g, options=[eventfds_option(fds)]):
+            peer.tx.put([[b"\x33" * 60]])
+            peer.txsync()
+            _wait_for(lambda: csb.read(1)[1] == 1)
+            time.sleep(0.05)
+            assert errno_of(os.eventfd_read, fds[1][1]) == errno.EAGAIN
 
 
 def test_kern_need_kick_while_the_loop_sleeps(pname):
-    io, irq = eventfd_pair()
-    io2, irq2 = eventfd_pair()
-    try:
-        with _excl(f"{pname}{{1") as g, Csb(2) as csb:
-            csb.enable(g)
-            with Kloop(g, options=[eventfds_option([(io, irq), (io2, irq2)])]):
-                _wait_for(lambda: csb.ktoa[0].kern_need_kick == 1)
-                assert csb.ktoa[1].kern_need_kick == 1
-            assert (csb.ktoa[0].kern_need_kick, csb.ktoa[1].kern_need_kick) == (0, 0)
-    finally:
-        for fd in (io, irq, io2, irq2):
-            os.close(fd)
+    with eventfd_pairs(2) as fds, _excl(f"{pname}{{1") as g, Csb(2) as csb:
+        csb.enable(g)
+        with Kloop(g, options=[eventfds_option(fds)]):
+            _wait_for(lambda: csb.ktoa[0].kern_need_kick == 1)
+            assert csb.ktoa[1].kern_need_kick == 1
+        assert (csb.ktoa[0].kern_need_kick, csb.ktoa[1].kern_need_kick) == (0, 0)
 
 
 def test_bad_pointers_are_counted_and_the_ring_recovers(pname):

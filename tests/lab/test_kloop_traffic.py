@@ -4,22 +4,14 @@ both directions, every byte checked; pkt-gen on the other end; the hostile guest
 The tools must be built on the host first (ptnet build tools): the guest sees the cache read-only.
 """
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from nm import counters
+from nm import counters, pktgen
 
 from ptnet.build.tools import tool_path
 
 MODES = ["sleep", "eventfd", "direct-tx", "direct-rx"]
-
-
-def _run(argv: list[str], timeout: float = 90) -> dict:
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{argv}: exit {r.returncode}\n{r.stderr}"
-    return json.loads(r.stdout)
 
 
 def _kloop_test(*args: str) -> list[str]:
@@ -32,7 +24,7 @@ def test_pipe_driven_by_the_csb(pname, mode, role):
     """The guest sends (or receives) through the CSB; a peer thread on the other end uses ioctl
     syncs; both check every frame and its sequence number."""
     n = 20_000
-    out = _run(
+    out = pktgen.run_json(
         _kloop_test(
             "-i", f"{pname}{{1", "--peer", f"{pname}}}1", "-f", role, "-n", str(n),
             "--mode", mode, "--verify", "-l", "200",
@@ -53,7 +45,7 @@ def test_multi_ring_multi_slot_frames(pname, mode):
     """Three ring pairs, 3000-byte frames over two slots each: ring k is stream k."""
     n = 9_000
     for pipe, role in enumerate(("tx", "rx"), start=1):
-        out = _run(
+        out = pktgen.run_json(
             _kloop_test(
                 "-i", f"{pname}{{{pipe}@conf:rings=3", "--peer", f"{pname}}}{pipe}",
                 "-f", role, "-n", str(n), "--mode", mode, "--verify", "-l", "3000",
@@ -63,34 +55,18 @@ def test_multi_ring_multi_slot_frames(pname, mode):
         assert (out["peer"]["packets"], out["peer"]["errors"]) == (n, 0), role
 
 
-def _pktgen_server(argv: list[str]) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [*argv, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    if " bound " not in line:
-        proc.kill()
-        pytest.fail(f"{argv} did not bind: {line}{proc.communicate()[1]}")
-    return proc
-
-
 @pytest.mark.parametrize("mode", ["eventfd", "direct-rx"])
 def test_kloop_tx_to_pktgen_rx(pname, mode):
     n = 50_000
     gen = str(tool_path("pkt-gen"))
-    rx = _pktgen_server(
+    rx = pktgen.bound(
         [gen, "-i", f"{pname}}}1", "-f", "rx", "-n", str(n), "--verify", "--json", "--idle", "10"]
     )
-    try:
-        tx = _run(_kloop_test("-i", f"{pname}{{1", "-f", "tx", "-n", str(n), "--mode", mode))
-        out, err = rx.communicate(timeout=60)
-    finally:
-        if rx.poll() is None:
-            rx.kill()
-            rx.wait()
-    assert rx.returncode == 0, err
-    got = json.loads(out)
+    with pktgen.reaped(rx):
+        tx = pktgen.run_json(
+            _kloop_test("-i", f"{pname}{{1", "-f", "tx", "-n", str(n), "--mode", mode)
+        )
+        got = pktgen.report(rx, timeout=60)
     assert (tx["packets"], tx["kloop_errno"]) == (n, 0)
     assert (got["packets"], got["errors"], got["lost"]) == (n, 0, 0)
 
@@ -99,22 +75,11 @@ def test_pktgen_tx_to_kloop_rx(pname):
     n = 50_000
     gen = str(tool_path("pkt-gen"))
     cmd = _kloop_test("-i", f"{pname}{{1", "-f", "rx", "-n", str(n), "--verify", "--idle", "10")
-    guest = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        tx = subprocess.run(
-            [gen, "-i", f"{pname}}}1", "-f", "tx", "-n", str(n), "-w", "1", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        out, err = guest.communicate(timeout=60)
-    finally:
-        if guest.poll() is None:
-            guest.kill()
-            guest.wait()
-    assert tx.returncode == 0, tx.stderr
-    assert guest.returncode == 0, err
-    got = json.loads(out)
+    got, _ = pktgen.exchange(
+        pktgen.spawn(cmd),
+        [gen, "-i", f"{pname}}}1", "-f", "tx", "-n", str(n), "-w", "1", "--json"],
+        server_timeout=60,
+    )
     assert (got["packets"], got["errors"], got["lost"], got["kloop_errno"]) == (n, 0, 0, 0)
 
 
@@ -133,7 +98,7 @@ def test_hostile_guest(pname, mode, role, iterations):
     bad entries, resets the rings and keeps serving; no warning, no oops, no leak (the fixtures
     check the kernel log and the counters; test_unload.py unloads the module at the end)."""
     errors0 = counters.read("kloop_errors")
-    out = _run(
+    out = pktgen.run_json(
         _kloop_test(
             "-i", f"{pname}{{1", "--peer", f"{pname}}}1", "-f", role, "--mode", mode,
             "--hostile", "-n", str(iterations), "--seed", str(iterations + len(mode)),
@@ -144,7 +109,7 @@ def test_hostile_guest(pname, mode, role, iterations):
     assert counters.read("kloop_errors") > errors0
     # the same pipe works normally afterwards
     n = 2_000
-    again = _run(
+    again = pktgen.run_json(
         _kloop_test("-i", f"{pname}{{1", "--peer", f"{pname}}}1", "-f", "tx", "-n", str(n),
                     "--mode", mode, "--verify")
     )  # fmt: skip
@@ -175,7 +140,7 @@ def test_vale_port_driven_by_the_csb(pname, mode, role):
         pytest.skip("no VALE in this netmap.ko")
     n, rate = 1_000, "5000"  # the rings have 1024 slots
     pace = ["-R", rate] if role == "tx" else ["--peer-rate", rate]
-    out = _run(
+    out = pktgen.run_json(
         _kloop_test(
             "-i", f"vale{pname}:g", "--peer", f"vale{pname}:p", "-f", role, "-n", str(n),
             "--mode", mode, "--verify", *pace,
@@ -193,7 +158,7 @@ def test_hostile_guest_on_vale(pname, mode):
     if not _vale_available():
         pytest.skip("no VALE in this netmap.ko")
     errors0 = counters.read("kloop_errors")
-    out = _run(
+    out = pktgen.run_json(
         _kloop_test(
             "-i", f"vale{pname}:g", "--peer", f"vale{pname}:p", "-f", "tx", "--mode", mode,
             "--hostile", "-n", "300000", "--seed", "7",

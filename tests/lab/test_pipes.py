@@ -18,20 +18,23 @@ def _roundtrip(tx: Port, rx: Port, pkts, **kw):
     assert problem is None, problem
 
 
+def _single_slot(seed: str, count: int | str) -> list[list[bytes]]:
+    """`count` frames of 60 to 2048 bytes ("random": 1 to 10000 of them), drawn from `seed`."""
+    rng = random.Random(seed)
+    n = count if isinstance(count, int) else rng.randint(1, 10000)
+    return packets.single(rng, n, 60, 2048)
+
+
 @pytest.mark.parametrize("count", [1, 2, 1023, 1024, 1025, 10000, "random", "random"])
 def test_single_slot_packets_master_to_slave(pname, count):
-    rng = random.Random(f"{SEED}-{count}-{pname}")
-    n = rng.randint(1, 10000) if count == "random" else count
-    pkts = packets.single(rng, n, 60, 2048)
+    pkts = _single_slot(f"{SEED}-{count}-{pname}", count)
     with Port.open(f"{pname}{{1") as m, Port.open(f"{pname}}}1") as s:
         _roundtrip(m, s, pkts)
 
 
 @pytest.mark.parametrize("count", [1, 3000, "random"])
 def test_single_slot_packets_slave_to_master(pname, count):
-    rng = random.Random(f"{SEED}-back-{count}-{pname}")
-    n = rng.randint(1, 10000) if count == "random" else count
-    pkts = packets.single(rng, n, 60, 2048)
+    pkts = _single_slot(f"{SEED}-back-{count}-{pname}", count)
     with Port.open(f"{pname}{{1") as m, Port.open(f"{pname}}}1") as s:
         _roundtrip(s, m, pkts)
 

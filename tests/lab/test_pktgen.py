@@ -3,46 +3,17 @@
 The tools must be built on the host first (ptnet build tools): the guest sees the cache read-only.
 """
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from nm import pktgen
 
 from ptnet import paths
 from ptnet.build.tools import tool_path
 
 UAPI = paths.source_root() / "kernel" / "include" / "uapi"
-
-
-def _server(argv: list[str], threads: int = 1) -> subprocess.Popen:
-    """Start a receiving pkt-gen and return once its ports are bound (-v says so on stderr)."""
-    proc = subprocess.Popen(
-        [*argv, "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stderr is not None
-    for _ in range(threads):
-        line = proc.stderr.readline()
-        if " bound " not in line:
-            proc.kill()
-            out, err = proc.communicate()
-            pytest.fail(f"{argv} did not bind: {line}{err}")
-    return proc
-
-
-def _finish(server: subprocess.Popen, client: list[str]) -> tuple[dict, dict]:
-    """Run the client to its end, then collect the server; both JSON reports."""
-    try:
-        cli = subprocess.run(client, capture_output=True, text=True, timeout=60)
-        srv_out, srv_err = server.communicate(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    assert cli.returncode == 0, cli.stderr
-    assert server.returncode == 0, srv_err
-    return json.loads(srv_out), json.loads(cli.stdout)
 
 
 @pytest.mark.parametrize(("count", "length"), [(100_000, 60), (20_000, 1514), (5_000, 5000)])
@@ -52,7 +23,7 @@ def test_tx_rx_over_a_pipe(pname, count, length):
     n = str(count)
     server = [gen, "-i", f"netmap:{pname}}}1", "-f", "rx", "-n", n, "--verify", "--json"]
     client = [gen, "-i", f"netmap:{pname}{{1", "-f", "tx", "-n", n, "-l", str(length), "--json"]
-    rx, tx = _finish(_server([*server, "--idle", "10"]), client)
+    rx, tx = pktgen.exchange(pktgen.bound([*server, "--idle", "10"]), client)
     assert (tx["role"], tx["packets"], tx["bytes"]) == ("tx", count, count * length)
     assert (rx["role"], rx["packets"], rx["bytes"]) == ("rx", count, count * length)
     assert (rx["errors"], rx["lost"]) == (0, 0)
@@ -65,7 +36,7 @@ def test_ping_pong_over_a_pipe(pname):
     n = str(rounds)
     server = [gen, "-i", f"{pname}}}3", "-f", "pong", "-n", n, "--verify", "--json"]
     client = [gen, "-i", f"{pname}{{3", "-f", "ping", "-n", n, "-l", str(length), "--verify"]
-    pong, ping = _finish(_server([*server, "--idle", "10"]), [*client, "--json"])
+    pong, ping = pktgen.exchange(pktgen.bound([*server, "--idle", "10"]), [*client, "--json"])
     assert (ping["packets"], ping["bytes"], ping["errors"]) == (rounds, rounds * length, 0)
     assert 0 <= ping["rtt_min_us"] <= ping["rtt_avg_us"] <= ping["rtt_max_us"]
     assert (pong["packets"], pong["errors"], pong["lost"]) == (rounds, 0, 0)
@@ -78,8 +49,9 @@ def test_one_thread_per_ring(pname):
     n = str(count)
     server = [gen, "-i", f"netmap:{pname}}}1@conf:rings=2", "-f", "rx", "-p", "2", "-n", n]
     client = [gen, "-i", f"netmap:{pname}{{1@conf:rings=2", "-f", "tx", "-p", "2", "-n", n]
-    rx, tx = _finish(
-        _server([*server, "--verify", "--json", "--idle", "10"], threads=2), [*client, "--json"]
+    rx, tx = pktgen.exchange(
+        pktgen.bound([*server, "--verify", "--json", "--idle", "10"], threads=2),
+        [*client, "--json"],
     )
     assert tx["packets"] == count
     assert (rx["packets"], rx["errors"], rx["lost"]) == (count, 0, 0)
@@ -91,7 +63,7 @@ def test_paced_tx(pname):
     n = str(count)
     server = [gen, "-i", f"{pname}}}1", "-f", "rx", "-n", n, "--verify", "--json"]
     client = [gen, "-i", f"{pname}{{1", "-f", "tx", "-n", n, "-R", str(rate), "-b", "8", "--json"]
-    rx, tx = _finish(_server(server), client)
+    rx, tx = pktgen.exchange(pktgen.bound(server), client)
     assert (rx["packets"], rx["errors"]) == (count, 0)
     assert tx["seconds"] >= (count - 1) / rate * 0.95
     assert tx["pps"] <= rate * 1.05

@@ -98,11 +98,12 @@ def munmap(addr: int, size: int) -> None:
         _raise("munmap")
 
 
-def errno_of(fn: object, *args: object) -> int:
-    """Call fn(*args) and return the errno of the OSError it raises (0 when it succeeds)."""
+def errno_of(fn: object, *args: object, **kwargs: object) -> int:
+    """Call fn(*args, **kwargs) and return the errno of the OSError it raises (0 when it
+    succeeds)."""
     assert callable(fn)
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except OSError as e:
         return e.errno or 0
     return 0

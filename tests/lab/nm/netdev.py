@@ -12,7 +12,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ETH_P_ALL = 0x0003
@@ -101,6 +101,13 @@ class RawSocket:
 
     def recv_test_frames(self, count: int, timeout: float = 10.0) -> list[bytes]:
         """Up to count frames of ETH_P_TEST, waiting at most timeout seconds of quiet."""
+        return self.recv_frames(count, is_test_frame, timeout)
+
+    def recv_frames(
+        self, count: int, keep: Callable[[bytes], bool], timeout: float = 10.0
+    ) -> list[bytes]:
+        """Up to count received frames that keep() accepts, waiting at most timeout seconds
+        of quiet."""
         out: list[bytes] = []
         self.s.settimeout(timeout)
         while len(out) < count:
@@ -110,7 +117,7 @@ class RawSocket:
                 break
             if addr[2] == socket.PACKET_OUTGOING:
                 continue
-            if len(data) >= 14 and struct.unpack_from("!H", data, 12)[0] == ETH_P_TEST:
+            if keep(data):
                 out.append(data)
         return out
 
