@@ -62,7 +62,7 @@ def run(
     return proc
 
 
-def _as_root(argv: list[str]) -> list[str]:
+def as_root(argv: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return argv
     return [require("sudo", "sudo"), *argv]
@@ -72,14 +72,14 @@ APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
 def apt_update() -> None:
-    run(_as_root(["apt-get", "update", "-q"]), env=APT_ENV)
+    run(as_root(["apt-get", "update", "-q"]), env=APT_ENV)
 
 
 def apt_install(packages: Sequence[str], *, release: str | None = None) -> None:
     argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
     if release:
         argv += ["-t", release]
-    run(_as_root([*argv, *packages]), env=APT_ENV)
+    run(as_root([*argv, *packages]), env=APT_ENV)
 
 
 def apt_download(package: str, dest: Path) -> Path:
@@ -166,7 +166,7 @@ def ensure_apt_suite(suite: str, *, base: str = "bookworm", types: str = "deb") 
         target.write_text(body)
     else:
         subprocess.run(
-            _as_root(["tee", str(target)]),
+            as_root(["tee", str(target)]),
             input=body,
             text=True,
             check=True,

@@ -1,6 +1,7 @@
 """The Debian packages ptnet needs on the host, and installing the missing ones idempotently."""
 
 import subprocess
+from pathlib import Path
 
 from ptnet import host
 
@@ -57,10 +58,17 @@ def missing(packages: tuple[str, ...] = LAB_PACKAGES) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
+# virtlogd refuses to start without its log directory, which only libvirt-daemon-system (the
+# systemd units we do not install) would create.
+LIBVIRT_LOG_DIR = Path("/var/log/libvirt")
+
+
 def install() -> list[str]:
     """Install whatever the lab and `ptnet build qemu` miss; return what was installed."""
     todo = missing(LAB_PACKAGES + QEMU_BUILD_PACKAGES)
     if todo:
         host.apt_update()
         host.apt_install(todo)
+    if not LIBVIRT_LOG_DIR.is_dir():
+        host.run(host.as_root(["install", "-d", "-m", "0700", str(LIBVIRT_LOG_DIR)]))
     return todo

@@ -71,6 +71,13 @@ for d in /run /mnt; do
 	mount -t tmpfs -o mode=1777 scratch $H$d
 done
 mount -t debugfs debugfs $H/sys/kernel/debug 2>/dev/null
+# A host without /lib/modules (a container, say) gets the mountpoint in a tmpfs layer over /lib.
+if [ ! -d $H/lib/modules ]; then
+	mkdir -p /scratch/lib-upper /scratch/lib-upper.work
+	mount -t overlay overlay \
+		-o lowerdir=$H/lib,upperdir=/scratch/lib-upper,workdir=/scratch/lib-upper.work $H/lib &&
+		mkdir $H/lib/modules
+fi
 mount --bind "$H$KMOD_DIR" $H/lib/modules
 i=0
 for d in $RW_DIRS; do
