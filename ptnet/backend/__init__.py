@@ -26,8 +26,6 @@ from ptnet.model.vm import VmSpec
 from ptnet.plan.qemu_argv import Launch, port_id
 
 READY_TIMEOUT = float(os.environ.get("PTNET_VM_READY_TIMEOUT", "180"))
-# Where our patched QEMU's (absent) bundled firmware is found instead: Debian's packages.
-FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
 _PORTS_PROBE = (
     'for d in /sys/class/net/*; do echo "$(cat $d/address) $(cat $d/operstate) ${d##*/}"; done'
 )
@@ -65,12 +63,14 @@ def _qemu_for(spec: VmSpec, *, dry_run: bool) -> tuple[str, tuple[str, ...]]:
     from ptnet.build import qemu as qemu_build
 
     try:
-        return str(qemu_build.binary_path()), FIRMWARE_DIRS
+        return str(qemu_build.binary_path()), qemu_build.FIRMWARE_PATH
     except UsageError:
         if not dry_run:
             raise
         pin = qemu_build.load_pin()
-        return str(qemu_build.version_dir(pin) / "build" / qemu_build.BINARY), FIRMWARE_DIRS
+        return str(
+            qemu_build.version_dir(pin) / "build" / qemu_build.BINARY
+        ), qemu_build.FIRMWARE_PATH
 
 
 def check_ports_available(ports: tuple[PortSpec, ...]) -> None:

@@ -33,6 +33,9 @@ class Scenario:
     tx: list[str]  # the sender's argv
     rx: list[str] | None  # the receiver's argv, or None to measure the sender alone
     measured: Literal["rx", "tx"] = "rx"
+    # Non-empty: the receiver runs in a nested guest (booted once, before the first run) whose
+    # NIC these QEMU arguments make; its argv names the NIC as netmap:$IF or $IF.
+    nested_nic: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Plan:
     runs: int = 3
     seconds: float = 3.0
     smp: int = 2
+    boot_budget_s: float = 120.0  # the lab's boot and setup, and nested guests' boots
 
 
 def gen_pair(
@@ -120,7 +124,7 @@ def run(kernel: Kernel, plan: Plan, modules: list[Path]) -> dict[str, Any]:
     from ptnet.lab import runner
 
     per_run = plan.seconds + RX_IDLE_S + 10
-    budget = 120 + len(plan.scenarios) * plan.runs * per_run
+    budget = plan.boot_budget_s + len(plan.scenarios) * plan.runs * per_run
     with tempfile.TemporaryDirectory(prefix=f"ptnet-bench-{plan.bench}-") as tmp:
         plan_file, out = Path(tmp) / PLAN_NAME, Path(tmp) / RAW_NAME
         plan_file.write_text(json.dumps(asdict(plan)))

@@ -50,6 +50,13 @@ MESON_MIN = (1, 5)
 # option ROMs that -kernel needs, in the directories qemu-system-data and seabios install (see
 # _link_firmware for the uninstalled binary).
 FIRMWARE_PATH = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
+
+
+def firmware_args() -> list[str]:
+    """QEMU's -L options for FIRMWARE_PATH: where our (uninstalled) QEMU finds its firmware."""
+    return [a for d in FIRMWARE_PATH for a in ("-L", d)]
+
+
 CONFIGURE_ARGS = (
     "--target-list=x86_64-softmmu",
     "--enable-netmap",

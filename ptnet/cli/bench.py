@@ -29,40 +29,40 @@ RunsOpt = Annotated[int, typer.Option(min=3, help="Runs per scenario (at least 3
 SecondsOpt = Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per run.")]
 
 
-def _traffic(
-    bench: str, kernel: str | None, runs: int, seconds: float, output: Path | None
-) -> None:
-    import importlib
+def _traffic_command(bench: str, doc: str) -> None:
+    """Register `ptnet bench BENCH`: the plan of ptnet.bench.BENCH run in one lab boot."""
 
-    from ptnet.bench import harness, traffic
-    from ptnet.lab import kernel as kernels
+    def command(
+        kernel: KernelOpt = None,
+        runs: RunsOpt = 3,
+        seconds: SecondsOpt = 3.0,
+        output: OutputOpt = None,
+    ) -> None:
+        import importlib
 
-    plan = importlib.import_module(f"ptnet.bench.{bench}").plan(runs, seconds)
-    harness.emit(traffic.run_netmap(kernels.find(kernel), plan), output)
+        from ptnet.bench import harness, traffic
+        from ptnet.lab import kernel as kernels
 
+        plan = importlib.import_module(f"ptnet.bench.{bench}").plan(runs, seconds)
+        harness.emit(traffic.run_netmap(kernels.find(kernel), plan), output)
 
-@app.command()
-def pipe(
-    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
-) -> None:
-    """netmap pipe against AF_PACKET on veth: 60-byte frames, one lab boot with 2 CPUs."""
-    _traffic("pipe", kernel, runs, seconds, output)
-
-
-@app.command()
-def vale(
-    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
-) -> None:
-    """VALE port to port and the generic adapter on veth, against AF_PACKET: one lab boot."""
-    _traffic("vale", kernel, runs, seconds, output)
+    app.command(bench, help=doc)(command)
 
 
-@app.command()
-def kloop(
-    kernel: KernelOpt = None, runs: RunsOpt = 3, seconds: SecondsOpt = 3.0, output: OutputOpt = None
-) -> None:
-    """A pipe driven through the CSB by the sync kloop, against ioctl syncs: one lab boot."""
-    _traffic("kloop", kernel, runs, seconds, output)
+_traffic_command(
+    "pipe", "netmap pipe against AF_PACKET on veth: 60-byte frames, one lab boot with 2 CPUs."
+)
+_traffic_command(
+    "vale", "VALE port to port and the generic adapter on veth, against AF_PACKET: one lab boot."
+)
+_traffic_command(
+    "kloop", "A pipe driven through the CSB by the sync kloop, against ioctl syncs: one lab boot."
+)
+_traffic_command(
+    "passthrough",
+    "Frames into a nested guest over ptnet-pci, against virtio-net on a tap (needs ptnet build"
+    " qemu).",
+)
 
 
 @app.command()

@@ -181,13 +181,21 @@ def validate(
     ] = None,
     count: Annotated[int, typer.Option(min=1, help="Frames to send.")] = 1_000_000,
     size: Annotated[int, typer.Option(min=60, max=1514, help="Frame length in bytes.")] = 60,
+    rate: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Frames per second from the peer (0: as fast as it can; a VALE switch"
+            " drops what a slow guest cannot take).",
+        ),
+    ] = 0,
     fmt: Format = FormatChoice.table,
 ) -> None:
     """pkt-gen in the guest on its first port against a peer pkt-gen on the host: pass or fail."""
     from ptnet import backend as backends
     from ptnet.guest import pktgen
 
-    verdict = pktgen.validate(backends.find(name), peer=peer, count=count, size=size)
+    verdict = pktgen.validate(backends.find(name), peer=peer, count=count, size=size, rate=rate)
     if fmt is FormatChoice.json:
         print(json.dumps(verdict, indent=2))
     else:

@@ -98,7 +98,9 @@ def verdict(tx: Summary, rx: Summary, count: int, size: int) -> dict[str, Any]:
     }
 
 
-def validate(record: "Record", *, peer: str | None, count: int, size: int) -> dict[str, Any]:
+def validate(
+    record: "Record", *, peer: str | None, count: int, size: int, rate: int
+) -> dict[str, Any]:
     from ptnet.backend import target
     from ptnet.build.tools import tool_path
     from ptnet.guest import ssh
@@ -136,7 +138,8 @@ def validate(record: "Record", *, peer: str | None, count: int, size: int) -> di
                 time.sleep(0.05)
         gen = str(tool_path("pkt-gen"))
         tx_proc = subprocess.run(
-            [gen, "-i", f"netmap:{peer_spec}", "-f", "tx", "-n", n, "-l", length],
+            [gen, "-i", f"netmap:{peer_spec}", "-f", "tx", "-n", n, "-l", length]
+            + (["-R", str(rate)] if rate else []),
             capture_output=True,
             text=True,
             timeout=600,

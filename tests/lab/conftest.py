@@ -8,10 +8,16 @@
 
 import gc
 import itertools
+import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from nm import counters, kmsg
+
+from ptnet.build import qemu
+from ptnet.errors import UsageError
 
 TEST_TIMEOUT = 120.0  # seconds per test; a hung syscall must not eat the whole lab run
 
@@ -99,3 +105,18 @@ _names = itertools.count()
 def pname():
     """A fresh pipe parent name for this test (short enough for IFNAMSIZ with a pipe suffix)."""
     return f"t{next(_names)}"
+
+
+@pytest.fixture(scope="session")
+def qemu_binary() -> Path:
+    """Our patched QEMU: the one `ptnet build qemu` made, or PTNET_TEST_QEMU (a tree under
+    development). Skipped when neither exists; a QEMU without our devices is an error."""
+    override = os.environ.get("PTNET_TEST_QEMU")
+    try:
+        binary = Path(override) if override else qemu.binary_path()
+    except UsageError as exc:
+        pytest.skip(str(exc))
+    out = subprocess.run([str(binary), "-device", "help"], capture_output=True, text=True)
+    if '"ptnet-pci"' not in out.stdout:
+        pytest.fail(f"{binary} has no ptnet-pci device: rebuild it with `ptnet build qemu`")
+    return binary

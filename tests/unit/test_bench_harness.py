@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ptnet.bench import harness, traffic
+from ptnet.bench import harness, traffic, traffic_guest
+from ptnet.bench import passthrough as passthrough_bench
 from ptnet.bench import pipe as pipe_bench
 from ptnet.errors import PtnetError
 
@@ -162,7 +163,7 @@ def test_a_failing_setup_step_stops_the_guest(tmp_path):
     assert "setup step false failed" in proc.stderr
 
 
-@pytest.mark.parametrize("bench", ["pipe", "vale", "kloop"])
+@pytest.mark.parametrize("bench", ["pipe", "vale", "kloop", "passthrough"])
 def test_traffic_bench_commands_are_registered(run_ptnet, bench: str):
     proc = run_ptnet("bench", bench, "--help")
     assert proc.returncode == 0 and "--runs" in proc.stdout
@@ -187,3 +188,26 @@ def test_vale_and_kloop_plans(bench: str, scenarios: list[str], ratios: set[str]
     assert [s.name for s in plan.scenarios] == scenarios
     assert set(plan.ratios) == ratios
     assert all(s.rx is not None for s in plan.scenarios)  # every figure is delivered packets
+
+
+def test_a_nested_receivers_argv_reaches_the_shell_with_its_interface_expanded():
+    line = traffic_guest._sh_argv(["pkt-gen", "-i", "netmap:$IF", "--name", "a b;c"])
+    out = subprocess.run(
+        ["sh", "-c", f"IF=eth7; printf '%s|' {line}"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "pkt-gen|-i|netmap:eth7|--name|a b;c|"
+
+
+def test_passthrough_plan_puts_the_receivers_in_nested_guests():
+    try:
+        plan = passthrough_bench.plan(3, 2.0)
+    except PtnetError:
+        pytest.skip("tools or QEMU not built")
+    assert traffic.plan_from_json(json.loads(json.dumps(asdict(plan)))) == plan
+    assert [s.name for s in plan.scenarios] == ["ptnet", "virtio"]
+    assert plan.ratios == {"ptnet/virtio": ("ptnet", "virtio")}
+    ptnet, virtio = plan.scenarios
+    assert "ptnet-pci,netdev=n0" in ptnet.nested_nic
+    assert "virtio-net-pci,netdev=n0" in virtio.nested_nic
+    assert ptnet.rx == virtio.rx and ptnet.rx is not None and ptnet.rx[0] == "pkt-gen"
+    assert ["ip", "tuntap", "add", "dev", "ptt0", "mode", "tap"] in plan.setup

@@ -48,6 +48,7 @@ def one_line_error(proc, code=2) -> str:
         (["port", "add", "ghost", "vale1:"], "bad port spec 'vale1:'"),
         (["port", "del", "ghost", "vale1:1"], "no VM named 'ghost'"),
         (["validate", "ghost", "--size", "20"], "--size"),
+        (["validate", "ghost", "--rate", "-5"], "--rate"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(run_ptnet, env, args, message):
