@@ -11,6 +11,12 @@ through the CSB and the host's sync kloop.
   ways; counts, bytes and every frame's pattern and sequence are checked.
 - In the same boot, the ptnet port refuses what it cannot be (host rings, pipes, monitors) with
   a clear errno.
+- Scenario 2: two nested guests on one VALE switch ping each other and send a file over TCP
+  through their ptnet netdevs (NAPI receive on the rings' MSI-X vectors).
+- Scenario 4: a hostile guest (ptnet_hostile.c, no driver) asks for a CSB outside its RAM, then
+  starts the host loop on a real CSB and writes garbage pointers, kicks rings it does not have
+  and scribbles over its rings; the kloop counts the errors, stops with the guest, and two other
+  ports of the same switch forward every frame meanwhile.
 
 QEMU and the modules must be built on the host first (ptnet build qemu, ptnet build modules,
 ptnet build tools); the lab sees the cache read-only. TCG inside TCG is about 30 times slower,
@@ -18,11 +24,12 @@ so each test boots as few minimal nested guests as it can.
 """
 
 import contextlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nm import pktgen
+from nm import counters, pktgen
 
 from ptnet.build import kbuild
 from ptnet.build import qemu as qemu_build
@@ -50,7 +57,12 @@ def guest_modules() -> list[Path]:
 
 
 def _pt_guest(
-    qemu_binary: Path, modules: list[Path], ifname: str, script: str, *, netdev_id: str = "n0"
+    qemu_binary: Path,
+    modules: list[Path],
+    ifname: str,
+    script: str,
+    *,
+    mac: str = "52:54:00:00:09:01",
 ) -> nested.NestedGuest:
     """A nested guest whose only NIC is ptnet-pci on the host port `ifname`."""
     return nested.NestedGuest(
@@ -60,9 +72,9 @@ def _pt_guest(
         qemu_args=[
             *qemu_build.firmware_args(),
             "-netdev",
-            f"netmap,id={netdev_id},ifname={ifname},passthrough=on",
+            f"netmap,id=n0,ifname={ifname},passthrough=on",
             "-device",
-            f"ptnet-pci,netdev={netdev_id}",
+            f"ptnet-pci,netdev=n0,mac={mac}",
         ],  # fmt: skip
         append="ipv6.disable=1",
         command=["sh", "-c", f"{FIND_IF}; {script}"],
@@ -149,3 +161,108 @@ def test_scenario1_pktgen_both_ways(qemu_binary, guest_modules, guest_port, host
         assert "Invalid argument" in line, line
     for line in refused[2:]:  # pipes and monitors of a passthrough port
         assert "Operation not supported" in line, line
+
+
+# Scenario 2: what each guest prints when its side failed, to tell a data path from an interrupt
+# problem: the ptnet vectors' counts and the netdev's counters.
+DIAG = "grep $IF- /proc/interrupts; grep $IF: /proc/net/dev"
+# Guest A listens, answers pings and checks the file that B sends; B pings, then sends.
+GUEST_A = f"""
+ip link set $IF up && ip addr add 10.9.0.1/24 dev $IF || exit 1
+nc -l -p 5000 > /tmp/rx &
+n=0
+until ping -c 1 -W 1 10.9.0.2 >/dev/null; do
+    n=$((n + 1)); [ $n -lt 300 ] || {{ echo a-no-peer; {DIAG}; exit 1; }}
+done
+ping -c 5 -W 5 10.9.0.2
+echo a-ping $?
+wait
+echo "a-got $(wc -c < /tmp/rx) $(md5sum < /tmp/rx | cut -d' ' -f1)"
+{DIAG}
+"""
+GUEST_B = f"""
+ip link set $IF up && ip addr add 10.9.0.2/24 dev $IF || exit 1
+n=0
+until ping -c 1 -W 1 10.9.0.1 >/dev/null; do
+    n=$((n + 1)); [ $n -lt 300 ] || {{ echo b-no-peer; {DIAG}; exit 1; }}
+done
+ping -c 5 -W 5 10.9.0.1
+echo b-ping $?
+dd if=/dev/urandom of=/tmp/tx bs=1024 count=256 2>/dev/null
+echo "b-sent $(wc -c < /tmp/tx) $(md5sum < /tmp/tx | cut -d' ' -f1)"
+nc 10.9.0.1 5000 -e cat /tmp/tx
+echo b-nc $?
+{DIAG}
+sleep 20
+"""
+
+
+def test_scenario2_two_guests_ping_and_tcp_over_ptnet_netdevs(qemu_binary, guest_modules):
+    # Two QEMUs would give their NICs the same default MAC: each guest gets its own.
+    a = _pt_guest(qemu_binary, guest_modules, "vale2:1", GUEST_A, mac="52:54:00:00:09:01")
+    b = _pt_guest(qemu_binary, guest_modules, "vale2:2", GUEST_B, mac="52:54:00:00:09:02")
+    with a, b, _diagnosed(a, b):  # both boot at once; each script waits for its peer
+        res_a = a.wait(NESTED_TIMEOUT)
+        res_b = b.wait(NESTED_TIMEOUT)
+    assert (res_a.exit_code, res_b.exit_code) == (0, 0), (res_a.output, res_b.output)
+    for res, who in ((res_a, "a"), (res_b, "b")):
+        assert f"{who}-ping 0" in res.output and " 0% packet loss" in res.output, res.output
+    assert "b-nc 0" in res_b.output, res_b.output
+    (sent,) = [ln.split()[1:] for ln in res_b.output.splitlines() if ln.startswith("b-sent ")]
+    (got,) = [ln.split()[1:] for ln in res_a.output.splitlines() if ln.startswith("a-got ")]
+    assert sent[0] == "262144"
+    assert got == sent, (res_a.output, res_b.output)
+
+
+HOSTILE_SRC = Path(__file__).with_name("ptnet_hostile.c")
+
+
+def test_scenario4_hostile_guest_leaves_the_host_and_other_ports_working(qemu_binary, tmp_path):
+    """A guest without our driver drives ptnet-pci itself and writes garbage (ptnet_hostile.c)."""
+    hostile = tmp_path / "ptnet-hostile"
+    cc = subprocess.run(
+        ["gcc", "-static", "-O2", "-Wall", "-Werror", "-o", str(hostile), str(HOSTILE_SRC)],
+        capture_output=True,
+        text=True,
+    )
+    assert cc.returncode == 0, cc.stderr
+    pkt_gen = str(tool_path("pkt-gen"))
+    errors_before = counters.read("kloop_errors")
+    # Two other ports of the same switch forward all along.
+    rx = pktgen.bound(
+        [pkt_gen, "-i", "vale3:21", "-f", "rx", "-n", "0", "--idle", "30", "--verify"]
+        + ["--json", "--timeout", "900"]
+    )
+    guest = nested.NestedGuest(
+        qemu=qemu_binary,
+        tools=[hostile],  # and no ptnet driver: the tool is the driver
+        qemu_args=[
+            *qemu_build.firmware_args(),
+            "-netdev",
+            "netmap,id=n0,ifname=vale3:10,passthrough=on",
+            "-device",
+            "ptnet-pci,netdev=n0",
+        ],  # fmt: skip
+        command=["sh", "-c", "ptnet-hostile 2000; echo hostile-exit $?"],
+    )
+    with pktgen.reaped(rx), guest, _diagnosed(guest):
+        guest.wait_for("hostile-started", timeout=NESTED_TIMEOUT)
+        sent = pktgen.run_json(
+            [pkt_gen, "-i", "vale3:20", "-f", "tx", "-n", str(COUNT), "-l", str(LEN)]
+            + ["-R", "500", "--json"],
+            timeout=300,
+        )
+        result = guest.wait(NESTED_TIMEOUT)
+        got = pktgen.report(rx, timeout=120)
+    out = result.output
+    assert (result.exit_code, "hostile-exit 0" in out) == (0, True), out
+    assert "bad-csb-start 14" in out, out  # EFAULT: the device refused a CSB outside RAM
+    assert (sent["packets"], got["packets"], got["bytes"]) == (COUNT, COUNT, COUNT * LEN)
+    assert (got["errors"], got["lost"]) == (0, 0)
+    # The kloop met the garbage and said so; it stopped with the guest, and the host answers.
+    assert counters.read("kloop_errors") > errors_before
+    assert counters.wait_idle({"kloop_count": 0}, timeout=10)["kloop_count"] == 0
+    after = pktgen.run_json(
+        [pkt_gen, "-i", "vale3:30", "-f", "tx", "-n", "10", "--json"], timeout=60
+    )
+    assert after["packets"] == 10
