@@ -25,7 +25,23 @@ from ptnet.model.ports import PortSpec, parse_port
 from ptnet.model.vm import VmSpec
 from ptnet.plan.qemu_argv import Launch, port_id
 
-READY_TIMEOUT = float(os.environ.get("PTNET_VM_READY_TIMEOUT", "180"))
+
+def slowdown(accel: str) -> float:
+    """How many times longer than usual a guest takes to answer: 5 for TCG inside the TCG lab
+    (about 30 times slower than TCG on the host), else 1."""
+    return 5.0 if accel == "tcg" and os.environ.get("PTNET_LAB_ACCEL") == "tcg" else 1.0
+
+
+def ready_timeout(accel: str) -> float:
+    """Seconds `up` waits for SSH: PTNET_VM_READY_TIMEOUT, else 180 (900 for TCG in the lab)."""
+    if env := os.environ.get("PTNET_VM_READY_TIMEOUT"):
+        try:
+            return float(env)
+        except ValueError:
+            raise UsageError(f"PTNET_VM_READY_TIMEOUT={env!r}: not a number of seconds") from None
+    return 180.0 * slowdown(accel)
+
+
 _PORTS_PROBE = (
     'for d in /sys/class/net/*; do echo "$(cat $d/address) $(cat $d/operstate) ${d##*/}"; done'
 )
@@ -148,6 +164,7 @@ def _up_locked(spec: VmSpec) -> tuple[base.Record, bool]:
             return record, False
         _teardown(record)
     launch, image = plan(spec)
+    ready_within = ready_timeout(launch.accel)
     base.known_hosts(spec.name).write_text(ssh.known_hosts_line(launch.ssh_port, image.host_key))
     record = base.Record(
         name=spec.name,
@@ -165,7 +182,7 @@ def _up_locked(spec: VmSpec) -> tuple[base.Record, bool]:
     try:
         backend.start(launch, record)
         base.save_record(record)
-        _wait_ready(backend, record, spec, start + READY_TIMEOUT)
+        _wait_ready(backend, record, spec, start + ready_within)
     except BaseException:
         _teardown(record)
         raise
@@ -200,20 +217,45 @@ def _wait_ready(backend: base.Backend, record: base.Record, spec: VmSpec, deadli
         ssh.wait_for_banner(
             record.ssh_port, deadline, lambda: backend.alive(record), f"VM {record.name}"
         )
-        result = ssh.run(
-            target(record), _PORTS_PROBE, timeout=max(5.0, deadline - time.monotonic())
-        )
     except PtnetError as exc:
         raise PtnetError(f"{exc} (console: {record.console_log})") from exc
-    nics = {}
-    for line in result.stdout.decode(errors="replace").splitlines():
-        mac, state, dev = (line.split() + ["", "", ""])[:3]
-        nics[mac] = (state, dev)
-    for i, p in enumerate(spec.ports):
-        mac = port_mac(spec.name, i)
-        state, dev = nics.get(mac, ("missing", "?"))
-        if state not in ("up", "unknown"):
-            raise PtnetError(f"VM {spec.name}: port {p} ({mac}) is {state} in the guest ({dev})")
+    _wait_ports(
+        record, [(str(p), port_mac(spec.name, i)) for i, p in enumerate(spec.ports)], deadline
+    )
+
+
+def _wait_ports(
+    record: base.Record, ports: list[tuple[str, str]], deadline: float, *, bring_up: bool = False
+) -> None:
+    """Wait until the guest has an up NIC with each (port, MAC); a driver may probe it late.
+    With bring_up, a NIC that is there but down is set up (a hot-plugged one)."""
+    while True:
+        try:
+            result = ssh.run(
+                target(record), _PORTS_PROBE, timeout=max(5.0, deadline - time.monotonic())
+            )
+        except PtnetError as exc:
+            raise PtnetError(f"{exc} (console: {record.console_log})") from exc
+        nics = {}
+        for line in result.stdout.decode(errors="replace").splitlines():
+            mac, state, dev = (line.split() + ["", "", ""])[:3]
+            nics[mac] = (state, dev)
+        bad = [
+            (p, mac, *nics.get(mac, ("missing", "?")))
+            for p, mac in ports
+            if nics.get(mac, ("missing",))[0] not in ("up", "unknown")
+        ]
+        if not bad:
+            return
+        down = [dev for _p, _mac, state, dev in bad if state == "down"]
+        if bring_up and down:
+            up_cmd = " && ".join(f"ip link set {d} up" for d in down)
+            ssh.run(target(record), up_cmd, timeout=30 * slowdown(record.accel))
+            continue
+        if time.monotonic() > deadline:
+            p, mac, state, dev = bad[0]
+            raise PtnetError(f"VM {record.name}: port {p} ({mac}) is {state} in the guest ({dev})")
+        time.sleep(1)
 
 
 def _teardown(record: base.Record) -> None:
@@ -349,6 +391,9 @@ def port_add(name: str, spec_text: str) -> str:
         record.spec["ports"] = [*record.spec["ports"], str(port)]
         record.extra["port_ids"] = {**ids, str(port): index}
         base.save_record(record)
+        # Ready like `up`: the guest's driver registered the NIC, and it is up.
+        deadline = time.monotonic() + ready_timeout(record.accel) / 3
+        _wait_ports(record, [(str(port), port_mac(name, index))], deadline, bring_up=True)
         return nid
 
 
@@ -362,13 +407,16 @@ def port_del(name: str, spec_text: str) -> None:
         nid = port_id(ids.pop(str(port)))
         backend = get(record.backend)
         backend.qmp(record, "device_del", {"id": f"{nid}-nic"})
-        deadline = time.monotonic() + 10
+        release_within = 30 * slowdown(record.accel)
+        deadline = time.monotonic() + release_within
         while any(
             d.get("name") == f"{nid}-nic"
             for d in backend.qmp(record, "qom-list", {"path": "/machine/peripheral"})
         ):
             if time.monotonic() > deadline:
-                raise PtnetError(f"the guest of {name} did not release {port} in 10 s")
+                raise PtnetError(
+                    f"the guest of {name} did not release {port} in {release_within:g} s"
+                )
             time.sleep(0.2)
         backend.qmp(record, "netdev_del", {"id": nid})
         record.spec["ports"] = [p for p in record.spec["ports"] if p != str(port)]

@@ -101,7 +101,7 @@ def verdict(tx: Summary, rx: Summary, count: int, size: int) -> dict[str, Any]:
 def validate(
     record: "Record", *, peer: str | None, count: int, size: int, rate: int
 ) -> dict[str, Any]:
-    from ptnet.backend import target
+    from ptnet.backend import slowdown, target
     from ptnet.build.tools import tool_path
     from ptnet.guest import ssh
     from ptnet.plan.ports import port_mac
@@ -115,7 +115,8 @@ def validate(
     find_if = (
         f"for d in /sys/class/net/*; do [ $(cat $d/address) = {mac} ] && echo ${{d##*/}}; done"
     )
-    ifname = ssh.run(target(record), find_if, timeout=30).stdout.decode().strip()
+    slow = slowdown(record.accel)  # the guest's answers take this many times longer
+    ifname = ssh.run(target(record), find_if, timeout=30 * slow).stdout.decode().strip()
     if not ifname:
         raise PtnetError(f"VM {record.name} has no NIC with {port}'s MAC {mac}")
     n, length = str(count), str(size)
@@ -126,14 +127,16 @@ def validate(
         chan = transport.open_session(timeout=ssh.CONNECT_TIMEOUT)
         chan.exec_command(f"pkt-gen -i netmap:{ifname} -f rx -n {n} -v --idle 10")
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + BIND_TIMEOUT
+        deadline = time.monotonic() + BIND_TIMEOUT * slow
         while b" bound " not in err:
             if chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             elif chan.exit_status_ready():
                 raise PtnetError(f"pkt-gen in {record.name} ended early: {err.decode()[-200:]}")
             elif time.monotonic() > deadline:
-                raise PtnetError(f"pkt-gen in {record.name} did not bind in {BIND_TIMEOUT:g} s")
+                raise PtnetError(
+                    f"pkt-gen in {record.name} did not bind in {BIND_TIMEOUT * slow:g} s"
+                )
             else:
                 time.sleep(0.05)
         gen = str(tool_path("pkt-gen"))
@@ -145,14 +148,14 @@ def validate(
             timeout=600,
             check=False,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * slow
         while not chan.exit_status_ready() or chan.recv_ready() or chan.recv_stderr_ready():
             if chan.recv_ready():
                 out += chan.recv(65536)
             elif chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             elif time.monotonic() > deadline:
-                raise PtnetError(f"pkt-gen in {record.name} did not finish in 60 s")
+                raise PtnetError(f"pkt-gen in {record.name} did not finish in {60 * slow:g} s")
             else:
                 time.sleep(0.05)
     finally:

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from ptnet import host, paths
 from ptnet.errors import PtnetError, UsageError
+from ptnet.guest import ssh
 from ptnet.lab import accel, initramfs
 from ptnet.lab.kernel import Kernel
 
@@ -98,17 +99,26 @@ def qemu_argv(
     return argv
 
 
-def _command_script(spec: LabSpec) -> bytes:
+def _command_script(spec: LabSpec, accel_name: str) -> bytes:
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
     env.update(
         PTNET_IN_LAB="1",
         PTNET_LAB_KERNEL=spec.kernel.release,
+        PTNET_LAB_ACCEL=accel_name,
         PTNET_CACHE_DIR=str(paths.cache_dir().resolve()),
         PTNET_STATE_DIR="/tmp/ptnet-state",
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(spec.env)
     lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    # The lab's state is its own, but it keeps the host's SSH client key: the guest images built
+    # on the host trust that key, so `ptnet vm` inside the lab reaches their VMs.
+    host_keys = ssh.key_dir().resolve()
+    if host_keys.is_dir():
+        lines.append(
+            'mkdir -p "$PTNET_STATE_DIR" && '
+            f'cp -a {shlex.quote(str(host_keys))} "$PTNET_STATE_DIR/" || exit 125'
+        )
     lines.append(f"cd {shlex.quote(str(spec.cwd))} || exit 125")
     lines.append(f"exec {shlex.join(spec.command)}")
     return ("\n".join(lines) + "\n").encode()
@@ -183,7 +193,7 @@ def run(
         base,
         {
             "run.conf": _run_conf(spec, boot_modules, probe=probe_accel is not None),
-            "cmd.sh": _command_script(spec),
+            "cmd.sh": _command_script(spec, accel_name),
         },
         run_dir / "initrd.cpio",
     )

@@ -88,3 +88,32 @@ def test_dry_run_prints_the_plan_and_starts_nothing(run_ptnet, env, backend):
         assert "<qemu:arg value='ptnet-pci,netdev=port1," in proc.stdout
     assert not (Path(env["PTNET_STATE_DIR"]) / "vms" / "dry1.json").exists()
     assert not (Path(env["PTNET_RUNTIME_DIR"]) / "vms" / "dry1").exists()
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "accel", "seconds"),
+    [
+        ({}, "kvm", 180.0),
+        ({}, "tcg", 180.0),
+        ({"PTNET_LAB_ACCEL": "kvm"}, "tcg", 180.0),
+        ({"PTNET_LAB_ACCEL": "tcg"}, "tcg", 900.0),  # TCG inside the TCG lab
+        ({"PTNET_LAB_ACCEL": "tcg", "PTNET_VM_READY_TIMEOUT": "42"}, "tcg", 42.0),
+    ],
+)
+def test_ready_timeout_follows_the_accelerators(monkeypatch, env_vars, accel, seconds):
+    from ptnet import backend
+
+    for k in ("PTNET_LAB_ACCEL", "PTNET_VM_READY_TIMEOUT"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env_vars.items():
+        monkeypatch.setenv(k, v)
+    assert backend.ready_timeout(accel) == seconds
+
+
+def test_a_bad_ready_timeout_is_named(monkeypatch):
+    from ptnet import backend
+    from ptnet.errors import UsageError
+
+    monkeypatch.setenv("PTNET_VM_READY_TIMEOUT", "soon")
+    with pytest.raises(UsageError, match="PTNET_VM_READY_TIMEOUT='soon': not a number of seconds"):
+        backend.ready_timeout("tcg")
