@@ -23,6 +23,7 @@ pytestmark = [
     pytest.mark.lab(smp=2),
     pytest.mark.slow,
     pytest.mark.nested,
+    pytest.mark.extended,  # about 6 minutes: make test leaves it out
     pytest.mark.timeout(1500),
 ]
 
