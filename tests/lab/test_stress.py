@@ -232,6 +232,9 @@ def _churn_loop(ctl, name, seconds, k):
     race each other in userspace, and the kernel rightly answers EINVAL to that.
     """
     ctl.send(b"R")
+    # Go only once the traffic worker holds the two-ring pipe: opening {name}}1 first would
+    # create it with one ring, and ring 1 would rightly be EINVAL.
+    ctl.recv()
     end = time.monotonic() + seconds
     rounds = 0
     while time.monotonic() < end:
@@ -267,5 +270,7 @@ def test_concurrent_traffic_and_churn(pname):
     ]
     for w in workers:
         assert w.ctl.recv() == b"R"
+    for w in workers[1:]:
+        w.ctl.send(b"G")
     moved, *rounds = (w.join(timeout=60) for w in workers)
     assert moved > 0 and all(r > 0 for r in rounds)
