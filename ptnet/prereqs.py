@@ -71,4 +71,23 @@ def install() -> list[str]:
         host.apt_install(todo)
     if not LIBVIRT_LOG_DIR.is_dir():
         host.run(host.as_root(["install", "-d", "-m", "0700", str(LIBVIRT_LOG_DIR)]))
+    # libvirtd's QEMU driver refuses to start without its default user and group, which only
+    # libvirt-daemon-system's maintainer scripts would create.
+    if subprocess.run(["getent", "passwd", "libvirt-qemu"], capture_output=True).returncode:
+        host.run(host.as_root(["groupadd", "-r", "-f", "libvirt-qemu"]))
+        host.run(
+            host.as_root(
+                [
+                    "useradd",
+                    "-r",
+                    "-g",
+                    "libvirt-qemu",
+                    "-d",
+                    "/var/lib/libvirt",
+                    "-s",
+                    "/usr/sbin/nologin",
+                ]
+                + ["libvirt-qemu"]
+            )
+        )
     return todo
