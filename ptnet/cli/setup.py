@@ -11,7 +11,8 @@ def setup(
         typer.Option(help="Kernel series to fetch (repeatable). Default: both supported ones."),
     ] = None,
 ) -> None:
-    """Install missing Debian packages and fetch the lab kernels with their headers."""
+    """Install missing Debian packages, give libvirtd its user and log directory, and fetch the
+    lab kernels with their headers."""
     from ptnet import host, prereqs
     from ptnet.lab import kernel
 
