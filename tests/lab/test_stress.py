@@ -211,13 +211,14 @@ def test_buffer_exhaustion_is_enomem_and_recovers(pname):
         assert s.rx.take() == [[b"ok" * 30]]
 
 
-def _traffic_loop(ctl, name, seconds):
-    """Send and receive on ring 0 of a two-ring pipe; every sync must succeed."""
+def _traffic_loop(ctl, name):
+    """Send and receive on ring 0 of a two-ring pipe until the parent says stop; every
+    sync must succeed. The pipe stays open until then, so no churn worker can recreate
+    it with one ring."""
     with Port.open(f"{name}{{1", tx_rings=2, rx_rings=2) as m, Port.open(f"{name}}}1") as s:
         ctl.send(b"R")
-        end = time.monotonic() + seconds
         moved = 0
-        while time.monotonic() < end:
+        while not select.select([ctl.rfd], [], [], 0)[0]:
             m.tx.put([[b"c" * 60]] * 64)
             m.txsync()
             s.rxsync()
@@ -263,14 +264,15 @@ def test_concurrent_traffic_and_churn(pname):
     """One process moves packets through a pipe while two others bind, share and drop
     descriptors of the same pipes and parent: no error, no leak, a clean kernel log."""
     seconds = 4.0
-    workers = [
-        Child(_traffic_loop, pname, seconds),
-        Child(_churn_loop, pname, seconds, 1),
-        Child(_churn_loop, pname, seconds, 2),
-    ]
-    for w in workers:
+    traffic = Child(_traffic_loop, pname)
+    churn = [Child(_churn_loop, pname, seconds, k) for k in (1, 2)]
+    for w in (traffic, *churn):
         assert w.ctl.recv() == b"R"
-    for w in workers[1:]:
+    for w in churn:
         w.ctl.send(b"G")
-    moved, *rounds = (w.join(timeout=60) for w in workers)
+    try:
+        rounds = [w.join(timeout=60) for w in churn]
+    finally:
+        traffic.ctl.send(b"S")
+        moved = traffic.join(timeout=60)
     assert moved > 0 and all(r > 0 for r in rounds)
