@@ -83,8 +83,19 @@ static void open_socket(struct gen_opts *o, struct sock *s)
 	}
 }
 
-/* Send one frame (waiting for room in the socket); -1 on a hard error. */
-static int send_frame(struct sock *s, const uint8_t *f, unsigned int len)
+/* When --timeout ends a run that started at start; 0: never. */
+static double timeout_at(const struct gen_opts *o, double start)
+{
+	return o->timeout ? start + o->timeout : 0;
+}
+
+/*
+ * Send one frame, waiting for room in the socket or the device's queue
+ * (ENOBUFS: the qdisc dropped it); -1 once a signal or give_up (a
+ * gen_now() time, 0 for never: --timeout) says stop.
+ */
+static int send_frame(struct sock *s, const uint8_t *f, unsigned int len,
+		      double give_up)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
@@ -104,7 +115,7 @@ static int send_frame(struct sock *s, const uint8_t *f, unsigned int len)
 		if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR)
 			gen_fatal(s->o, "sendto on %s: %s", s->o->port,
 				  strerror(errno));
-		if (gen_stop)
+		if (gen_stop || (give_up && gen_now() >= give_up))
 			return -1;
 		poll(&pfd, 1, 1);
 	}
@@ -156,6 +167,7 @@ static void tx_body(struct sock *s)
 {
 	const struct gen_opts *o = s->o;
 	double t0 = gen_now();
+	double give_up = timeout_at(o, t0);
 	uint64_t seq = 0;
 
 	s->st.tic = t0;
@@ -171,7 +183,7 @@ static void tx_body(struct sock *s)
 			budget = o->burst;
 		while (budget-- && (!o->count || seq < o->count)) {
 			gen_fill(s->buf, 0, o->len, seq, 0);
-			if (send_frame(s, s->buf, o->len))
+			if (send_frame(s, s->buf, o->len, give_up))
 				goto out;
 			seq++;
 		}
@@ -187,6 +199,7 @@ static void rx_body(struct sock *s, int answer)
 {
 	const struct gen_opts *o = s->o;
 	double start = gen_now();
+	double give_up = timeout_at(o, start);
 
 	while (!gen_stop && (!o->count || s->st.packets < o->count)) {
 		unsigned int len, n = 0;
@@ -211,7 +224,7 @@ static void rx_body(struct sock *s, int answer)
 			}
 			if (answer && len >= GEN_HDR_LEN) {
 				gen_swap_addresses(s->buf);
-				if (send_frame(s, s->buf, len))
+				if (send_frame(s, s->buf, len, give_up))
 					break;
 			}
 			s->st.packets++;
@@ -233,6 +246,7 @@ static void ping_body(struct sock *s)
 {
 	const struct gen_opts *o = s->o;
 	double t0 = gen_now();
+	double give_up = timeout_at(o, t0);
 	uint64_t seq = 0;
 
 	s->st.tic = t0;
@@ -246,7 +260,7 @@ static void ping_body(struct sock *s)
 			continue;
 		gen_fill(s->buf, 0, o->len, seq, 0);
 		sent_at = gen_now();
-		if (send_frame(s, s->buf, o->len))
+		if (send_frame(s, s->buf, o->len, give_up))
 			break;
 		deadline = sent_at + o->idle;
 		while (!gen_stop && !found && gen_now() < deadline) {

@@ -5,6 +5,7 @@ The tools must be built on the host first (ptnet build tools): the guest sees th
 
 import itertools
 import subprocess
+import time
 
 import pytest
 from nm import pktgen
@@ -74,3 +75,22 @@ def test_ping_pong(veth):
     assert 0 <= ping["rtt_min_us"] <= ping["rtt_avg_us"] <= ping["rtt_max_us"]
     assert ping["rtt_max_us"] > 0
     assert (pong["role"], pong["packets"], pong["errors"]) == ("pong", rounds, 0)
+
+
+def test_tx_timeout_ends_a_send_that_the_queue_keeps_refusing(veth):
+    """A queue that holds one frame for 100 s and drops the rest (ENOBUFS on every later
+    send): --timeout still ends the run."""
+    a, _ = veth
+    subprocess.run(["modprobe", "sch_netem"], check=True)  # the lab does not autoload qdiscs
+    tc = ["tc", "qdisc", "add", "dev", a, "root", "netem", "delay", "100s", "limit", "1"]
+    subprocess.run(tc, check=True, capture_output=True)
+    gen = str(tool_path("afpacket-gen"))
+    t0 = time.monotonic()
+    tx = pktgen.run_json(
+        [gen, "-i", a, "-f", "tx", "-n", "1000", "-l", str(LEN), "--timeout", "3", "--json"],
+        timeout=60,
+    )
+    took = time.monotonic() - t0
+    assert tx["role"] == "tx" and 0 < tx["packets"] < 1000, tx
+    assert tx["bytes"] == tx["packets"] * LEN
+    assert 3 <= took < 30, took
