@@ -2,7 +2,9 @@
 
 On the host, every lab-marked test is grouped by the modules it needs; each group runs in one VM
 (one boot, one pytest inside), and each test's outcome is then replayed on the host, so the host
-report lists every guest test with its own result and failure text. Inside the guest
+report lists every guest test with its own result, failure text and duration (what the test
+took in the guest, fixtures included, so --durations profiles the guest tests, not the
+boots). Inside the guest
 (PTNET_IN_LAB=1) the tests simply run, and this plugin records their outcomes.
 
     @pytest.mark.lab                      # loads netmap.ko
@@ -49,7 +51,10 @@ _outcomes: dict[str, dict[str, Any]] = {}
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not IN_LAB or not os.environ.get(REPORT_ENV):
         return
-    entry = _outcomes.setdefault(report.nodeid, {"outcome": "passed", "longrepr": ""})
+    entry = _outcomes.setdefault(
+        report.nodeid, {"outcome": "passed", "longrepr": "", "duration": 0.0}
+    )
+    entry["duration"] += report.duration
     if report.skipped and report.when in ("setup", "call"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         entry.update(outcome="skipped", longrepr=reason)
@@ -136,9 +141,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     groups = _LabGroups(config, lab_items)
     for item in lab_items:
+        item.stash[_GROUPS] = groups
         item.runtest = _replay(groups, item)  # type: ignore[method-assign]
         # Fixtures of lab tests belong to the guest; the host only replays the outcome.
         item.fixturenames = []  # type: ignore[attr-defined]
+
+
+_GROUPS = pytest.StashKey[_LabGroups]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A replayed test's call lasts what it took in the guest (not its group's boot)."""
+    outcome = yield
+    groups = item.stash.get(_GROUPS, None)
+    if groups is None or call.when != "call":
+        return
+    got = groups.results.get(item.nodeid, {})
+    if "duration" in got:
+        outcome.get_result().duration = got["duration"]
 
 
 def _replay(groups: _LabGroups, item: pytest.Item) -> Callable[[], None]:

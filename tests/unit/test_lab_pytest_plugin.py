@@ -1,5 +1,6 @@
 """The pytest plugin: lab-marked tests run in the guest and each outcome comes back on the host."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ pytestmark = pytest.mark.skipif(not kernel.cached(), reason="needs a cached lab 
 SAMPLE = textwrap.dedent(
     """
     import os
+    import time
     import pytest
 
     @pytest.mark.lab(modules=[])
@@ -29,6 +31,10 @@ SAMPLE = textwrap.dedent(
         pytest.skip("guest-side skip reason")
 
     @pytest.mark.lab(modules=[])
+    def test_takes_its_time():
+        time.sleep(1.5)
+
+    @pytest.mark.lab(modules=[])
     @pytest.mark.parametrize("n", [1, 2])
     def test_parametrized(n):
         assert n in (1, 2)
@@ -42,7 +48,8 @@ SAMPLE = textwrap.dedent(
 def test_outcomes_are_replayed_per_test(tmp_path):
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"]
+        + ["--durations=0", "--durations-min=0", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -58,4 +65,11 @@ def test_outcomes_are_replayed_per_test(tmp_path):
     assert "FAILED test_sample.py::test_fails_in_the_guest" in out
     assert "guest-side failure text" in out
     assert "SKIPPED" in out and "guest-side skip reason" in out
-    assert "1 failed, 4 passed, 1 skipped" in out
+    assert "1 failed, 5 passed, 1 skipped" in out
+    # Durations are the guest's: the first test of the group does not carry the VM's boot.
+    took = {
+        m[1]: float(m[0])
+        for m in re.findall(r"^([0-9.]+)s call +test_sample\.py::(\S+)$", out, re.M)
+    }
+    assert took["test_runs_in_the_guest"] < 1.0, out
+    assert 1.5 <= took["test_takes_its_time"] < 3.0, out
