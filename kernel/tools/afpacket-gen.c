@@ -7,8 +7,9 @@
  * (ETH_P_IP, so the interface's IPv6 chatter is not seen). The baseline is
  * the plain path: one sendto() per frame on tx, one recvfrom() per frame
  * on rx; no PACKET_MMAP rings, no sendmmsg()/recvmmsg(), no qdisc bypass.
- * The socket is blocking for sends (a full socket buffer waits), and the
- * receive buffer is raised to RCVBUF_BYTES. One thread (-p 1).
+ * The socket is blocking for sends (a full socket buffer waits, SEND_WAIT_US
+ * at a time), and the receive buffer is raised to RCVBUF_BYTES. One thread
+ * (-p 1).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,12 +23,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "gen.h"
 
 #define SLICE_MS		100
 #define RCVBUF_BYTES		(4 << 20)
+#define SEND_WAIT_US		100000	/* a blocked send looks up this often */
 
 struct sock {
 	const struct gen_opts *o;
@@ -49,6 +52,7 @@ static void open_socket(struct gen_opts *o, struct sock *s)
 {
 	struct ifreq ifr;
 	int size = RCVBUF_BYTES;
+	struct timeval send_wait = { .tv_sec = 0, .tv_usec = SEND_WAIT_US };
 	uint16_t proto;
 
 	if (strlen(o->port) >= IFNAMSIZ)
@@ -75,6 +79,14 @@ static void open_socket(struct gen_opts *o, struct sock *s)
 	s->addr.sll_protocol = htons(ETH_P_IP);
 	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	/*
+	 * A send blocks while the socket buffer is full, which lasts for ever
+	 * on a device whose queue never drains: wake up now and then (EAGAIN)
+	 * so that --timeout and signals can end the run.
+	 */
+	if (setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &send_wait,
+		       sizeof(send_wait)) < 0)
+		gen_fatal(o, "SO_SNDTIMEO: %s", strerror(errno));
 	if (!o->src_mac_set) {
 		memset(&ifr, 0, sizeof(ifr));
 		memcpy(ifr.ifr_name, o->port, strlen(o->port));

@@ -77,20 +77,28 @@ def test_ping_pong(veth):
     assert (pong["role"], pong["packets"], pong["errors"]) == ("pong", rounds, 0)
 
 
-def test_tx_timeout_ends_a_send_that_the_queue_keeps_refusing(veth):
-    """A queue that holds one frame for 100 s and drops the rest (ENOBUFS on every later
-    send): --timeout still ends the run."""
+@pytest.mark.parametrize(
+    "limit",
+    [
+        pytest.param("1", id="drops"),  # one frame queued, ENOBUFS for every later send
+        pytest.param(
+            "100000", id="holds"
+        ),  # every frame queued: the socket buffer fills, sends block
+    ],
+)
+def test_tx_timeout_ends_a_send_that_the_queue_never_takes(veth, limit):
+    """A queue that delays its frames by 100 s: --timeout still ends the run."""
     a, _ = veth
     subprocess.run(["modprobe", "sch_netem"], check=True)  # the lab does not autoload qdiscs
-    tc = ["tc", "qdisc", "add", "dev", a, "root", "netem", "delay", "100s", "limit", "1"]
+    tc = ["tc", "qdisc", "add", "dev", a, "root", "netem", "delay", "100s", "limit", limit]
     subprocess.run(tc, check=True, capture_output=True)
     gen = str(tool_path("afpacket-gen"))
     t0 = time.monotonic()
     tx = pktgen.run_json(
-        [gen, "-i", a, "-f", "tx", "-n", "1000", "-l", str(LEN), "--timeout", "3", "--json"],
+        [gen, "-i", a, "-f", "tx", "-n", "100000", "-l", str(LEN), "--timeout", "3", "--json"],
         timeout=60,
     )
     took = time.monotonic() - t0
-    assert tx["role"] == "tx" and 0 < tx["packets"] < 1000, tx
+    assert tx["role"] == "tx" and 0 < tx["packets"] < 100000, tx
     assert tx["bytes"] == tx["packets"] * LEN
     assert 3 <= took < 30, took
