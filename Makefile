@@ -31,6 +31,13 @@ passthrough: setup
 # The whole suite on the default kernel (6.1), then the lab tests again on 6.12, without the
 # nested-guest tests (TCG inside TCG: minutes each; they already ran on 6.1). Tests marked
 # `extended` (ptnet vm with a real port inside the lab) run by hand: pytest -m extended tests/lab
+# Known problem: on 6.12, the lab group of these two-CPU tests runs for tens of minutes under the
+# pytest plugin (3 results in 12 minutes), although the same tests pass in about 90 s when run
+# straight in the lab (ptnet lab run --kernel 6.12 --smp 2 -- pytest ...). Until that is found,
+# the 6.12 pass leaves them out; they run on 6.1 in the first pass.
+SLOW_ON_612 := test_two_processes_on_the_two_ends or test_concurrent_traffic_and_churn or \
+	test_polling_threads or test_idle_polling_threads_sleep or test_qemu_ptnet_devices
+
 test: setup passthrough lint
 	$(PY) -m pytest -q tests -m "not extended"
-	$(PY) -m pytest -q tests/lab --lab-kernel 6.12 -m "not nested"
+	$(PY) -m pytest -q tests/lab --lab-kernel 6.12 -m "not nested" -k "not ($(SLOW_ON_612))"
