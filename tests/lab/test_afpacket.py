@@ -81,9 +81,8 @@ def test_ping_pong(veth):
     "limit",
     [
         pytest.param("1", id="drops"),  # one frame queued, ENOBUFS for every later send
-        pytest.param(
-            "100000", id="holds"
-        ),  # every frame queued: the socket buffer fills, sends block
+        # many frames queued first (netem orphans them, so no send blocks), then ENOBUFS
+        pytest.param("100000", id="holds"),
     ],
 )
 def test_tx_timeout_ends_a_send_that_the_queue_never_takes(veth, limit):
