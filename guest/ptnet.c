@@ -424,13 +424,6 @@ static void __exit ptnet_exit(void)
 {
 	pci_unregister_driver(&ptnet_driver);
 	ptnet_memdev_exit();
-	/*
-	 * The last binding of a port whose device is gone dropped our module
-	 * reference in its deactivate, and the core may still be running
-	 * the port's dtor, under netmap_lock: wait for it to leave.
-	 */
-	mutex_lock(&netmap_lock);
-	mutex_unlock(&netmap_lock);
 }
 
 module_init(ptnet_init);

@@ -119,8 +119,10 @@ struct ptnet_ring {
 /**
  * struct ptnet_port - the netmap port of a ptnet device (netmap:ethX)
  * @up: the core's port; @up.pt_nifp is the host port's netmap_if
- * @pt: the device, NULL once it is gone (written under netmap_lock and
- *	every kring->lock; read under either)
+ * @pt: the device, NULL once it is gone (written by ptnet_port_detach(),
+ *	which the core runs under its lock, and under every kring->lock;
+ *	read under either: the core also holds its lock around activate and
+ *	deactivate)
  */
 struct ptnet_port {
 	struct netmap_port up;

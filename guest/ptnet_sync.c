@@ -193,8 +193,6 @@ static int ptnet_nm_activate(struct netmap_port *port)
 
 	if (!pt)
 		return -ENXIO;
-	if (!try_module_get(THIS_MODULE))
-		return -ENXIO;
 	mutex_lock(&pt->lock);
 	err = ptnet_get(pt);
 	if (!err) {
@@ -202,28 +200,25 @@ static int ptnet_nm_activate(struct netmap_port *port)
 		pt->nm_active = true;
 	}
 	mutex_unlock(&pt->lock);
-	if (err)
-		module_put(THIS_MODULE);
 	return err;
 }
 
 /*
- * The last binding is gone: the netdev gets the rings back. The module
- * reference goes last; the caller still runs our dtor under netmap_lock,
- * which the module's removal takes before it can finish.
+ * The last binding is gone: the netdev gets the rings back. The binding's
+ * core reference holds this module (ptnet_port_ops.owner) until our dtor
+ * has returned.
  */
 static void ptnet_nm_deactivate(struct netmap_port *port)
 {
 	struct ptnet_dev *pt = ptnet_port_of(port)->pt;
 
-	if (pt) {
-		mutex_lock(&pt->lock);
-		pt->nm_active = false;
-		ptnet_netdev_resume(pt);
-		ptnet_put(pt);
-		mutex_unlock(&pt->lock);
-	}
-	module_put(THIS_MODULE);
+	if (!pt)
+		return;
+	mutex_lock(&pt->lock);
+	pt->nm_active = false;
+	ptnet_netdev_resume(pt);
+	ptnet_put(pt);
+	mutex_unlock(&pt->lock);
 }
 
 static void ptnet_nm_dtor(struct netmap_port *port)
@@ -242,6 +237,7 @@ static const struct netmap_port_ops ptnet_port_ops = {
 	.txsync = ptnet_nm_sync,
 	.rxsync = ptnet_nm_sync,
 	.dtor = ptnet_nm_dtor,
+	.owner = THIS_MODULE,
 };
 
 /*
@@ -355,34 +351,25 @@ int ptnet_port_create(struct ptnet_dev *pt, u64 nifp_ofs)
 	}
 	pp->pt = pt;
 	pt->port = pp;
-	mutex_lock(&netmap_lock);
-	netmap_port_register(port);
-	mutex_unlock(&netmap_lock);
+	netmap_port_publish(port);
 	return 0;
 fail:
-	mutex_lock(&netmap_lock);
-	netmap_port_put(port);
-	mutex_unlock(&netmap_lock);
+	netmap_port_retire(port, NULL);
 	return err;
 }
 
-/**
- * ptnet_port_destroy() - the device goes away
- * @pt: the device, with its netdev unregistered already
- *
- * The port leaves the registry; bindings that remain keep it (and the
- * region) alive, but their syncs answer -ENXIO from now on and the host
- * loop is stopped under them.
+/*
+ * Cut the port from its device (netmap_port_retire() calls this with no
+ * activate or deactivate running): every sync from now on answers -ENXIO,
+ * sleepers wake up, and a netmap binding gives the device back.
  */
-void ptnet_port_destroy(struct ptnet_dev *pt)
+static void ptnet_port_detach(struct netmap_port *port)
 {
-	struct ptnet_port *pp = pt->port;
-	struct netmap_port *port = &pp->up;
+	struct ptnet_port *pp = ptnet_port_of(port);
+	struct ptnet_dev *pt = pp->pt;
 	enum nm_txrx t;
 	u32 i;
 
-	mutex_lock(&netmap_lock);
-	netmap_port_unregister(port);
 	for_each_dir(t) {
 		for (i = 0; i < pt->nrings[t]; i++) {
 			struct netmap_kring *kring = &port->krings[t][i];
@@ -400,7 +387,18 @@ void ptnet_port_destroy(struct ptnet_dev *pt)
 		ptnet_put(pt);
 	}
 	mutex_unlock(&pt->lock);
-	netmap_port_put(port);
-	mutex_unlock(&netmap_lock);
+}
+
+/**
+ * ptnet_port_destroy() - the device goes away
+ * @pt: the device, with its netdev unregistered already
+ *
+ * The port leaves the registry; bindings that remain keep it (and the
+ * region) alive, but their syncs answer -ENXIO from now on and the host
+ * loop is stopped under them.
+ */
+void ptnet_port_destroy(struct ptnet_dev *pt)
+{
+	netmap_port_retire(&pt->port->up, ptnet_port_detach);
 	pt->port = NULL;
 }

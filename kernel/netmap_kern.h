@@ -380,6 +380,9 @@ int netmap_kring_sync_ptrs(struct netmap_kring *kring, u32 head, u32 cur,
  * @irqsafe_sync: the syncs may also run with IRQs disabled (they never
  *	enable BHs nor take locks that IRQ handlers take); lets a kloop's
  *	DIRECT modes sync inside an eventfd wake-up (kloop.c).
+ * @owner: the module these ops live in, when it is not netmap.ko (a
+ *	driver's ports, see netmap_port_publish()); every core reference to
+ *	the port holds it, so it cannot be unloaded under them. NULL here.
  *
  * All but the syncs run with netmap_lock held.
  */
@@ -392,6 +395,7 @@ struct netmap_port_ops {
 	u32 (*hdr_get)(struct netmap_port *port);
 	void (*dtor)(struct netmap_port *port);
 	bool irqsafe_sync;
+	struct module *owner;
 };
 
 /**
@@ -451,6 +455,9 @@ void netmap_port_get(struct netmap_port *port);
 void netmap_port_put(struct netmap_port *port);
 void netmap_port_register(struct netmap_port *port);
 void netmap_port_unregister(struct netmap_port *port);
+void netmap_port_publish(struct netmap_port *port);
+void netmap_port_retire(struct netmap_port *port,
+			void (*detach)(struct netmap_port *port));
 struct netmap_port *netmap_port_find(const char *name);
 bool netmap_port_name_ok(const char *name);
 bool netmap_is_vale_name(const char *name);

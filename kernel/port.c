@@ -30,7 +30,6 @@
 #include "netmap_kern.h"
 
 DEFINE_MUTEX(netmap_lock);
-EXPORT_SYMBOL_GPL(netmap_lock);
 
 /* Named ports that lookups can find (pipe parents today). netmap_lock. */
 static LIST_HEAD(netmap_ports);
@@ -99,20 +98,44 @@ void netmap_port_krings_free(struct netmap_port *port)
 }
 EXPORT_SYMBOL_GPL(netmap_port_krings_free);
 
+/**
+ * netmap_port_get() - take another core reference
+ * @port: a port the caller holds a core reference to
+ *
+ * A core reference also holds the module that implements the port
+ * (ops->owner), so that its ops stay in memory while the core may call
+ * them. netmap_lock held.
+ */
 void netmap_port_get(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
+	__module_get(port->ops->owner);
 	port->refs++;
 }
 EXPORT_SYMBOL_GPL(netmap_port_get);
 
 /* Drop a reference; the last one calls the dtor. netmap_lock held. */
-void netmap_port_put(struct netmap_port *port)
+static void netmap_port_unref(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
 	if (--port->refs)
 		return;
 	port->ops->dtor(port);
+}
+
+/**
+ * netmap_port_put() - drop a core reference
+ * @port: the port
+ *
+ * The last reference calls the dtor; the owner module is released only
+ * after the dtor has returned. netmap_lock held.
+ */
+void netmap_port_put(struct netmap_port *port)
+{
+	struct module *owner = port->ops->owner;
+
+	netmap_port_unref(port);
+	module_put(owner);
 }
 EXPORT_SYMBOL_GPL(netmap_port_put);
 
@@ -122,20 +145,56 @@ void netmap_port_register(struct netmap_port *port)
 	lockdep_assert_held(&netmap_lock);
 	list_add_tail(&port->node, &netmap_ports);
 }
-EXPORT_SYMBOL_GPL(netmap_port_register);
 
 void netmap_port_unregister(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
 	list_del_init(&port->node);
 }
-EXPORT_SYMBOL_GPL(netmap_port_unregister);
+
+/**
+ * netmap_port_publish() - make a driver's port findable by name
+ * @port: initialised by netmap_port_init(), with its name set
+ *
+ * For ports that another module implements (ops->owner): lookups find it
+ * from now on, and every reference they take holds that module.
+ */
+void netmap_port_publish(struct netmap_port *port)
+{
+	mutex_lock(&netmap_lock);
+	netmap_port_register(port);
+	mutex_unlock(&netmap_lock);
+}
+EXPORT_SYMBOL_GPL(netmap_port_publish);
+
+/**
+ * netmap_port_retire() - a driver's port loses its device
+ * @port: a port of netmap_port_publish(), or one never published
+ * @detach: called once the port has left the registry, with no activate
+ *	or deactivate running (the core serialises them), to cut the port
+ *	from its device so that the syncs of the bindings left fail; or NULL
+ *
+ * Drops the reference netmap_port_init() gave the driver. Bindings that
+ * remain keep the port, and the driver's module, until they go.
+ */
+void netmap_port_retire(struct netmap_port *port,
+			void (*detach)(struct netmap_port *port))
+{
+	mutex_lock(&netmap_lock);
+	netmap_port_unregister(port);
+	if (detach)
+		detach(port);
+	netmap_port_unref(port);
+	mutex_unlock(&netmap_lock);
+}
+EXPORT_SYMBOL_GPL(netmap_port_retire);
 
 /**
  * netmap_port_find() - a registered port by name
  * @name: the name
  *
- * Return: the port with a new reference, or NULL.
+ * Return: the port with a new core reference, or NULL (also when the
+ * module that implements it is being unloaded).
  */
 struct netmap_port *netmap_port_find(const char *name)
 {
@@ -143,10 +202,12 @@ struct netmap_port *netmap_port_find(const char *name)
 
 	lockdep_assert_held(&netmap_lock);
 	list_for_each_entry(port, &netmap_ports, node) {
-		if (!strcmp(port->name, name)) {
-			netmap_port_get(port);
-			return port;
-		}
+		if (strcmp(port->name, name))
+			continue;
+		if (!try_module_get(port->ops->owner))
+			return NULL;
+		port->refs++;
+		return port;
 	}
 	return NULL;
 }

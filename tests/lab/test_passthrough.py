@@ -240,6 +240,8 @@ BDF=$(basename $(readlink -f /sys/class/net/$V/device))
 pkt-gen -i netmap:$V -f rx -n 0 --timeout 300 -v 2>/tmp/v.err &
 P=$!
 until grep -q " bound " /tmp/v.err; do sleep 1; done
+rmmod ptnet_guest 2>/dev/null
+echo "busy-rmmod $?"
 echo $BDF > /sys/bus/pci/drivers/ptnet/unbind
 echo "unbind $?"
 wait $P
@@ -250,6 +252,13 @@ V=$(ifmac {MAC_V})
 echo "rebound $V"
 pkt-gen -i netmap:$V -f rx -n {COUNT} --verify --json --timeout 600
 echo "rebound-rx $?"
+# every binding is gone: the driver unloads at once, its ports with it, and netmap.ko holds nothing
+rmmod ptnet_guest
+echo "guest-rmmod $?"
+echo "netmap-held $(cat /sys/module/netmap/parameters/port_count) \
+$(cat /sys/module/netmap/parameters/mem_count) $(cat /sys/module/netmap/parameters/priv_count)"
+rmmod netmap
+echo "netmap-rmmod $?"
 # (6.1's tx watchdog reports itself with a WARN: that one is expected)
 BAD='BUG|Oops|WARNING|general protection|refcount_t'
 echo "kernel-bad $(dmesg | grep -E "$BAD" | grep -vc dev_watchdog)"
@@ -267,7 +276,8 @@ def test_guest_edge_cases_a_silent_host_and_a_device_that_goes(qemu_binary, gues
     """Nothing in the guest waits for the host: a port whose host never hands slots back
     fills and stops (netmap: poll times out; netdev: the tx watchdog fires, the link goes down
     at once). A device unbound under a netmap binding fails that binding's syncs, and bound
-    again it receives every frame the lab host sends."""
+    again it receives every frame the lab host sends. A binding holds the driver's module, and
+    once the bindings are gone both modules unload with nothing held."""
     guest = _pt_guest(
         qemu_binary, guest_modules, GUEST_EDGES, (SILENT_PORT, MAC_S), (VANISHING_PORT, MAC_V)
     )
@@ -293,6 +303,8 @@ def test_guest_edge_cases_a_silent_host_and_a_device_that_goes(qemu_binary, gues
     assert "the host took no frame" in out, out
     assert _field(out, "silent-down")[0] == "0" and int(_field(out, "silent-down")[1]) < 30, out
     # The device that went: its binding's pkt-gen failed at once, and the device came back.
+    # A netmap binding holds the driver's module (its port ops' owner): rmmod is refused.
+    assert _field(out, "busy-rmmod")[0] != "0", out
     assert _field(out, "unbind")[0] == "0", out
     vanished = _field(out, "vanished-rx")
     assert vanished[0] == "1" and "error" in " ".join(vanished), out
@@ -301,6 +313,9 @@ def test_guest_edge_cases_a_silent_host_and_a_device_that_goes(qemu_binary, gues
     assert sent["packets"] == COUNT
     assert (rebound["role"], rebound["packets"], rebound["bytes"]) == ("rx", COUNT, COUNT * LEN)
     assert (rebound["errors"], rebound["lost"]) == (0, 0)
+    assert _field(out, "guest-rmmod") == ["0"], out
+    assert _field(out, "netmap-held") == ["0", "0", "0"], out
+    assert _field(out, "netmap-rmmod") == ["0"], out
     assert _field(out, "kernel-bad") == ["0"], out
     assert counters.wait_idle({"kloop_count": 0}, timeout=10)["kloop_count"] == 0
 
