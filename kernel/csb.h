@@ -25,15 +25,19 @@ struct nm_csb_area {
  * @ktoa: kernel -> application entries, one per bound ring
  * @nrings: entries in each array: bound tx rings, then bound rx rings
  * @area: the mappings behind @atok and @ktoa
+ * @stop_pending: a SYNC_KLOOP_STOP came while no kloop ran on the
+ *	descriptor; the next SYNC_KLOOP_START returns at once (priv->lock)
  *
  * Set up by NETMAP_REQ_CSB_ENABLE and kept until the descriptor unbinds
- * or enables another CSB; neither happens while a kloop runs.
+ * or enables another CSB; neither happens while a kloop runs. A pending
+ * STOP goes with the CSB.
  */
 struct netmap_csb {
 	struct nm_csb_atok *atok;
 	struct nm_csb_ktoa *ktoa;
 	u32 nrings;
 	struct nm_csb_area area[2];
+	bool stop_pending;
 };
 
 u32 netmap_csb_nrings(const struct netmap_priv *priv);

@@ -56,10 +56,15 @@
  *                                                  error, e.g. -EBADF)
  *   ended by SYNC_KLOOP_STOP or by close()         0
  *   ended by a signal                              -EINTR
- * STOP answers 0 when it stopped a loop: the one of its descriptor, or
- * else those serving the port named in the request, when run by the same
- * process or with CAP_NET_ADMIN (-EPERM otherwise); -ENOENT when no loop
- * runs there (a STOP never waits for a loop to start).
+ * STOP answers 0 when it stopped the loop of its descriptor, or, on a
+ * descriptor in CSB mode whose loop has not started yet, the next one: the
+ * STOP stays pending on the CSB and the next START returns 0 at once. So a
+ * VMM that starts the loop in a thread stops it with one STOP and a join,
+ * whether or not the thread has entered the loop yet; a STOP never waits.
+ * A pending STOP goes with the CSB (CSB_ENABLE again, or unbind). A STOP
+ * on a descriptor without a CSB stops the loops serving the port named in
+ * the request, when run by the same process or with CAP_NET_ADMIN (-EPERM
+ * otherwise); -ENOENT when no loop runs there.
  *
  * Locking: START runs with priv->lock held, as every control request, and
  * drops it while the loop runs, after marking the descriptor busy
@@ -418,6 +423,11 @@ int netmap_kloop_start(struct netmap_priv *priv,
 	err = nm_kloop_new(priv, port, req, eventfds, mode, &kl);
 	if (err)
 		return err;
+	if (priv->csb->stop_pending) {
+		priv->csb->stop_pending = false;
+		nm_kloop_free(kl);
+		return 0;
+	}
 
 	priv->kloop = kl;
 	mutex_lock(&nm_kloops_lock);
@@ -461,6 +471,10 @@ int netmap_kloop_stop(struct netmap_priv *priv, const char *name)
 	lockdep_assert_held(&priv->lock);
 	if (priv->kloop) {
 		nm_kloop_ask_stop(priv->kloop);
+		return 0;
+	}
+	if (priv->csb) {
+		priv->csb->stop_pending = true;
 		return 0;
 	}
 	if (!name[0])

@@ -871,23 +871,20 @@ out:
 	return NULL;
 }
 
-/* SYNC_KLOOP_STOP, until the loop returned (a STOP never waits for it). */
+/*
+ * SYNC_KLOOP_STOP, then join: a STOP that comes before the thread entered
+ * the loop stays pending and ends its START at once.
+ */
 static void g_stop_kloop(struct guest *g)
 {
 	struct nmreq_header hdr;
-	double give_up = gen_now() + 10;
 
-	while (!__atomic_load_n(&g->kloop_done, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_load_n(&g->kloop_done, __ATOMIC_ACQUIRE)) {
 		nm_req_init(&hdr, NETMAP_REQ_SYNC_KLOOP_STOP,
 			    g->port.hdr.nr_name, NULL);
-		if (ioctl(g->port.fd, NIOCCTRL, &hdr) == 0)
-			break;
-		if (errno != ENOENT || gen_now() > give_up) {
+		if (ioctl(g->port.fd, NIOCCTRL, &hdr))
 			fprintf(stderr, "%s: SYNC_KLOOP_STOP: %s\n", g->o->prog,
 				strerror(errno));
-			break;
-		}
-		gen_sleep(1e-3);
 	}
 	pthread_join(g->kloop_tid, NULL);
 }

@@ -195,11 +195,36 @@ def test_start_needs_a_binding_and_csb_mode(pname):
         assert _start_errno(p) == errno.EINVAL
 
 
-def test_stop_without_a_loop_is_enoent(pname):
-    with _excl(f"{pname}{{1") as p, Csb(2) as csb:
-        csb.enable(p)
+def test_stop_without_a_loop_and_without_a_csb_is_enoent(pname):
+    with _excl(f"{pname}{{1") as p:
         assert errno_of(stop, p.fd) == errno.ENOENT
         assert errno_of(stop, p.fd, "nosuchport{7") == errno.ENOENT
+
+
+def test_a_stop_before_the_loop_starts_ends_the_next_start_at_once(pname):
+    """A VMM stops a loop its thread may not have entered yet with one STOP: the STOP stays
+    pending on the CSB, the next START returns 0 at once, and the one after it runs."""
+    with _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        csb.enable(p)
+        stop(p.fd)
+        t0 = time.monotonic()
+        assert _start_errno(p) == 0
+        assert time.monotonic() - t0 < 2 and running() == 0
+        with Kloop(p) as kl:  # the pending STOP was used up: this loop runs until stopped
+            time.sleep(0.3)
+            assert kl.is_alive() and running() == 1
+        assert kl.errno == 0 and running() == 0
+
+
+def test_a_pending_stop_goes_with_its_csb(pname):
+    with _excl(f"{pname}{{1") as p, Csb(2) as csb:
+        csb.enable(p)
+        stop(p.fd)
+        csb.enable(p)  # a new CSB: the STOP made for the old one is gone
+        with Kloop(p) as kl:
+            time.sleep(0.3)
+            assert kl.is_alive() and running() == 1
+        assert kl.errno == 0
 
 
 @pytest.mark.parametrize("entries", [0, 1, 3, 64])
