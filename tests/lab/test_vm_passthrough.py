@@ -39,6 +39,16 @@ done
 for d in "$@"; do basename "$d"; done | sort
 """
 
+# How many ptnetmap-memdev devices the guest has, once the unplugged port's one has gone.
+MEMDEVS_AFTER_UNPLUG = """
+for i in $(seq 120); do
+    n=$(ls /sys/bus/pci/drivers/ptnetmap-memdev/ | grep -c '^0000:')
+    [ "$n" -le 1 ] && break
+    sleep 1
+done
+echo "$n"
+"""
+
 
 @pytest.fixture
 def cli(qemu_binary):
@@ -91,6 +101,8 @@ def test_vm_up_with_a_vale_port_validates_and_goes_down_clean(cli):
     assert added.returncode == 0, added.stderr
     seen = cli("vm", "exec", "pt1", "--", "sh", "-c", NETDEVS_AFTER_HOTPLUG, timeout=600)
     assert seen.returncode == 0 and len(seen.stdout.split()) == 2, seen  # (eth0 is management)
+    both = cli("vm", "exec", "pt1", "--", "ls", "/sys/bus/pci/drivers/ptnetmap-memdev/")
+    assert both.stdout.count("0000:") == 2, both.stdout
     busy = subprocess.run(
         [str(tool_path("pkt-gen")), "-i", "vale1:12", "-f", "tx", "-n", "1"], capture_output=True
     )
@@ -102,6 +114,10 @@ def test_vm_up_with_a_vale_port_validates_and_goes_down_clean(cli):
     assert shown["ports"] == ["vale1:10"], shown
     left = cli("vm", "exec", "pt1", "--", "ls", "/sys/bus/pci/drivers/ptnet/", timeout=300)
     assert left.stdout.count("0000:") == 1, left.stdout
+    # Each VALE port has a region of its own, so vale1:12 came with a ptnetmap-memdev of its
+    # own, and that device goes with its last ptnet-pci (QEMU unplugs it; the guest ejects it).
+    memdevs = cli("vm", "exec", "pt1", "--", "sh", "-c", MEMDEVS_AFTER_UNPLUG, timeout=600)
+    assert memdevs.stdout.split() == ["1"], memdevs
 
     down = cli("vm", "down", "pt1", timeout=120)
     assert down.returncode == 0, down.stderr
