@@ -84,7 +84,8 @@ def test_each_port_has_its_own_private_region(sw):
             assert p.nifp.ni_flags & abi.NI_PRIV_MEM
             assert p.nifp.ni_name == f"{sw}:{n}".encode()
             assert (p.nifp.ni_tx_rings, p.nifp.ni_rx_rings) == (1, 1)
-            assert (p.nifp.ni_host_tx_rings, p.nifp.ni_host_rx_rings) == (0, 0)
+            assert (p.nifp.ni_host_tx_rings, p.nifp.ni_host_rx_rings) == (1, 1)
+            assert (p.reg.nr_host_tx_rings, p.reg.nr_host_rx_rings) == (0, 0)
         # A frame arrives as a copy: the receiver's buffer is its own.
         send(a, [frame(BCAST, mac(1), 7)])
         got = recv(b)
