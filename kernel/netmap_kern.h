@@ -571,7 +571,7 @@ void netmap_kloop_flush(struct netmap_priv *priv, fl_owner_t owner);
 /* ---------------------------------------------------------------------- */
 
 long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg);
-int netmap_req_port_info(const char *name, struct nmreq_register *reg);
+int netmap_req_port_info(const char *name, struct nmreq_port_info_get *info);
 int netmap_req_hdr_set(const char *name, u32 len);
 int netmap_req_hdr_get(const char *name, u32 *len);
 long netmap_ioctl_legacy(struct netmap_priv *priv, unsigned int cmd,

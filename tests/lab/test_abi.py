@@ -47,7 +47,7 @@ def test_open_close_counts_descriptors():
 
 def test_niocctrl_number_is_the_api14_one():
     """0xC0586997 is recognised; the same request number with another size is not."""
-    body = abi.NmreqRegister()
+    body = abi.NmreqPortInfoGet()
     fd = dev_open()
     try:
         req = Request(abi.NETMAP_REQ_PORT_INFO_GET, "abiA{1", body)
@@ -177,7 +177,7 @@ def test_port_hdr_get_on_pipe_is_zero(pname):
 def test_request_header_is_88_bytes_and_version_is_checked(pname):
     """The kernel reads exactly the 88-byte header: the body pointer sits at offset 80."""
     raw = (ctypes.c_uint8 * 88)()
-    body = abi.NmreqRegister()
+    body = abi.NmreqPortInfoGet()
     hdr = abi.NmreqHeader.from_buffer(raw)
     hdr.nr_version = abi.NETMAP_API
     hdr.nr_reqtype = abi.NETMAP_REQ_PORT_INFO_GET

@@ -143,8 +143,8 @@ def test_a_port_in_the_global_region_and_ids_that_name_no_region(sw):
     assert where(f"{sw}:x")[0] == errno.ENOENT  # nothing left behind
 
 
-def port_info_with(name: str, mem_id: int) -> abi.NmreqRegister:
-    body = abi.NmreqRegister(nr_mem_id=mem_id)
+def port_info_with(name: str, mem_id: int) -> abi.NmreqPortInfoGet:
+    body = abi.NmreqPortInfoGet(nr_mem_id=mem_id)
     fd = dev_open()
     try:
         ctrl(fd, Request(abi.NETMAP_REQ_PORT_INFO_GET, name, body))
