@@ -328,6 +328,7 @@ int ptnet_port_create(struct ptnet_dev *pt, u64 nifp_ofs)
 	port->nhost[NM_TX] = nifp->ni_host_tx_rings;
 	port->nhost[NM_RX] = nifp->ni_host_rx_rings;
 	port->host_rings = false;
+	port->host_reported = true;
 	err = netmap_port_krings_alloc(port);
 	if (err)
 		goto fail;

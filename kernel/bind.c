@@ -32,8 +32,8 @@ void netmap_port_fill_info(struct netmap_port *port,
 	reg->nr_rx_slots = port->nslots[NM_RX];
 	reg->nr_tx_rings = port->nrings[NM_TX];
 	reg->nr_rx_rings = port->nrings[NM_RX];
-	reg->nr_host_tx_rings = port->nhost[NM_TX];
-	reg->nr_host_rx_rings = port->nhost[NM_RX];
+	reg->nr_host_tx_rings = port->host_reported ? port->nhost[NM_TX] : 0;
+	reg->nr_host_rx_rings = port->host_reported ? port->nhost[NM_RX] : 0;
 	reg->nr_mem_id = port->mem->id;
 }
 
@@ -43,7 +43,8 @@ void netmap_port_fill_info(struct netmap_port *port,
  * rings can be bound only on ports that have them (port->host_rings);
  * elsewhere the modes that select them are refused, as are
  * NR_REG_DEFAULT, the deprecated pipe modes (the legacy API translates
- * them into names) and unknown modes.
+ * them into names) and unknown modes. ONE_SW ring k needs host ring k in
+ * one direction at least; a direction without it binds its host ring 0.
  */
 static int nm_ring_range_host(struct netmap_port *port,
 			      const struct nmreq_register *reg,
@@ -53,6 +54,9 @@ static int nm_ring_range_host(struct netmap_port *port,
 	enum nm_txrx t;
 
 	if (!port->host_rings)
+		return -EINVAL;
+	if (reg->nr_mode == NR_REG_ONE_SW &&
+	    id >= port->nhost[NM_TX] && id >= port->nhost[NM_RX])
 		return -EINVAL;
 	for_each_dir(t) {
 		u32 hw = port->nrings[t], host = port->nhost[t];
@@ -67,8 +71,8 @@ static int nm_ring_range_host(struct netmap_port *port,
 			last[t] = hw + host;
 			break;
 		default:	/* NR_REG_ONE_SW */
-			first[t] = id < host ? hw + id : 0;
-			last[t] = id < host ? hw + id + 1 : 0;
+			first[t] = hw + (id < host ? id : 0);
+			last[t] = first[t] + 1;
 			break;
 		}
 	}

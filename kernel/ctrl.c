@@ -72,26 +72,70 @@ struct netmap_ctrl_req {
 /* Requests (shared with the legacy API)                                   */
 /* ---------------------------------------------------------------------- */
 
-/**
- * netmap_req_port_info() - describe the port @name (no binding needed)
- * @name: the port name
- * @reg: the request (mode, wanted geometry); filled with the answer
- *
- * Return: 0 or the lookup's error.
- */
-int netmap_req_port_info(const char *name, struct nmreq_register *reg)
+/* An empty name: the size and id of region nr_mem_id (0: the global). */
+static int nm_port_info_mem(struct nmreq_port_info_get *info)
 {
+	struct netmap_mem *mem;
+
+	mem = netmap_mem_find(info->nr_mem_id ?: NM_GLOBAL_MEM_ID);
+	if (!mem)
+		return -EINVAL;
+	info->nr_memsize = mem->size;
+	info->nr_mem_id = mem->id;
+	netmap_mem_put(mem);
+	return 0;
+}
+
+/**
+ * netmap_req_port_info() - PORT_INFO_GET: describe a port or a region
+ * @name: the port name; empty to ask about region @info->nr_mem_id
+ * @info: the request: the counts and nr_mem_id are the hints a REGISTER
+ *	in NR_REG_ALL_NIC mode would give (an idle NIC takes nonzero host
+ *	ring counts from it); filled with the answer on success, left as it
+ *	was on error
+ *
+ * The lookup may create what REGISTER would (a VALE port, a pipe, a NIC
+ * port); whatever is not otherwise held goes when the lookup's reference
+ * is dropped.
+ *
+ * Return: 0, -EINVAL for an empty name without such a region, or the
+ * lookup's error.
+ */
+int netmap_req_port_info(const char *name, struct nmreq_port_info_get *info)
+{
+	struct nmreq_register reg = {
+		.nr_mode = NR_REG_ALL_NIC,
+		.nr_tx_slots = info->nr_tx_slots,
+		.nr_rx_slots = info->nr_rx_slots,
+		.nr_tx_rings = info->nr_tx_rings,
+		.nr_rx_rings = info->nr_rx_rings,
+		.nr_host_tx_rings = info->nr_host_tx_rings,
+		.nr_host_rx_rings = info->nr_host_rx_rings,
+		.nr_mem_id = info->nr_mem_id,
+	};
 	struct netmap_port *port;
 	int err;
 
+	if (!name[0])
+		return nm_port_info_mem(info);
 	mutex_lock(&netmap_lock);
-	err = netmap_port_lookup(name, reg, &port);
+	err = netmap_port_lookup(name, &reg, &port);
 	if (!err) {
-		netmap_port_fill_info(port, reg);
+		netmap_port_fill_info(port, &reg);
 		netmap_port_put(port);
 	}
 	mutex_unlock(&netmap_lock);
-	return err;
+	if (err)
+		return err;
+	info->nr_memsize = reg.nr_memsize;
+	info->nr_tx_slots = reg.nr_tx_slots;
+	info->nr_rx_slots = reg.nr_rx_slots;
+	info->nr_tx_rings = reg.nr_tx_rings;
+	info->nr_rx_rings = reg.nr_rx_rings;
+	info->nr_host_tx_rings = reg.nr_host_tx_rings;
+	info->nr_host_rx_rings = reg.nr_host_rx_rings;
+	info->nr_mem_id = reg.nr_mem_id;
+	return 0;
 }
 
 /* The virtio-net header lengths netmap knows. */
@@ -319,7 +363,7 @@ static const struct nm_ctrl_type nm_ctrl_types[] = {
 		sizeof(struct nmreq_register), 0, nm_ctrl_register,
 		netmap_register_finish },
 	[NETMAP_REQ_PORT_INFO_GET] = {
-		sizeof(struct nmreq_register), 0, nm_ctrl_port_info },
+		sizeof(struct nmreq_port_info_get), 0, nm_ctrl_port_info },
 	[NETMAP_REQ_VALE_ATTACH] = {
 		sizeof(struct nmreq_vale_attach), 0, nm_ctrl_vale_attach },
 	[NETMAP_REQ_VALE_DETACH] = {

@@ -11,6 +11,13 @@
  * two namespaces may each have their "eth0". The port uses the global
  * memory region.
  *
+ * Host rings: a port without bindings has one per direction, unless the
+ * request that looks it up (REGISTER, PORT_INFO_GET) asks for more, in
+ * nr_host_tx_rings and nr_host_rx_rings (each on its own, 0 meaning 1);
+ * a port with bindings keeps its counts, and the last binding to go puts
+ * them back to 1/1. The kring arrays grow when a request needs more room
+ * and never shrink while the port lives.
+ *
  * Lifetime, under netmap_lock unless said otherwise:
  *   - the port lives while it has references (lookups, bindings) and holds
  *     a reference to the device until the device unregisters;
@@ -141,6 +148,161 @@ static void nm_gen_deactivate(struct netmap_port *port)
 	rtnl_unlock();
 	nm_gen_rxq_stop(gp);
 	netmap_port_rings_delete(port);
+	port->nhost[NM_TX] = 1;
+	port->nhost[NM_RX] = 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ring arrays                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Free the retired tx sources once no skb of the port is in flight. */
+static void nm_gen_retired_free(struct nm_gen_port *gp)
+{
+	struct nm_gen_txrs *txrs, *tmp;
+
+	/* Every destructor drops its reference after its last use of txr. */
+	if (kref_read(&gp->kref) != 1)
+		return;
+	smp_acquire__after_ctrl_dep();
+	list_for_each_entry_safe(txrs, tmp, &gp->retired, node) {
+		list_del(&txrs->node);
+		kfree(txrs);
+	}
+}
+
+static struct netmap_kring *nm_gen_krings_new(struct netmap_port *port,
+					      enum nm_txrx t, u32 n)
+{
+	struct netmap_kring *krings;
+	u32 i;
+
+	krings = kcalloc(n, sizeof(*krings), GFP_KERNEL);
+	if (!krings)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		netmap_kring_init(&krings[i], port, t, i, port->nslots[t]);
+		krings[i].host = i >= port->nrings[t];
+	}
+	return krings;
+}
+
+static struct nm_gen_txrs *nm_gen_txrs_new(struct nm_gen_port *gp,
+					   struct netmap_kring *krings, u32 n)
+{
+	struct nm_gen_txrs *txrs;
+	u32 i;
+
+	txrs = kzalloc(struct_size(txrs, r, n), GFP_KERNEL);
+	if (!txrs)
+		return NULL;
+	INIT_LIST_HEAD(&txrs->node);
+	for (i = 0; i < n; i++) {
+		txrs->r[i].gp = gp;
+		RCU_INIT_POINTER(txrs->r[i].kring, &krings[i]);
+		txrs->r[i].to_stack = krings[i].host;
+	}
+	return txrs;
+}
+
+static struct nm_gen_rxq *nm_gen_rxqs_new(struct netmap_kring *krings, u32 n)
+{
+	struct nm_gen_rxq *rxq;
+	u32 i;
+
+	rxq = kcalloc(n, sizeof(*rxq), GFP_KERNEL);
+	if (!rxq)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		skb_queue_head_init(&rxq[i].q);
+		rxq[i].kring = &krings[i];
+	}
+	return rxq;
+}
+
+/*
+ * Room for @cap krings per direction: new krings, tx sources and rx
+ * queues replace the old ones, which are freed, or retired for the tx
+ * sources that skbs in flight may still count in. The port has no binding
+ * (no ring memory, no hook, no timer); netmap_lock held. The device
+ * notifier walks the arrays under rtnl_lock, so they change under it.
+ */
+static int nm_gen_rings_alloc(struct nm_gen_port *gp, const u32 cap[NM_NDIR])
+{
+	struct netmap_port *port = &gp->up;
+	struct netmap_kring *krings[NM_NDIR];
+	struct nm_gen_txrs *txrs = NULL;
+	struct nm_gen_rxq *rxq = NULL;
+	u32 old_ntx = gp->cap[NM_TX], i;
+	enum nm_txrx t;
+
+	lockdep_assert_held(&netmap_lock);
+	for_each_dir(t)
+		krings[t] = nm_gen_krings_new(port, t, cap[t]);
+	if (krings[NM_TX] && krings[NM_RX]) {
+		txrs = nm_gen_txrs_new(gp, krings[NM_TX], cap[NM_TX]);
+		rxq = nm_gen_rxqs_new(krings[NM_RX], cap[NM_RX]);
+	}
+	if (!txrs || !rxq) {
+		kfree(rxq);
+		kfree(txrs);
+		for_each_dir(t)
+			kfree(krings[t]);
+		return -ENOMEM;
+	}
+	rtnl_lock();
+	for_each_dir(t) {
+		swap(port->krings[t], krings[t]);
+		gp->cap[t] = cap[t];
+	}
+	swap(gp->txrs, txrs);
+	swap(gp->rxq, rxq);
+	rtnl_unlock();
+	if (txrs) {
+		/* Destructors of skbs in flight stop waking the old krings. */
+		for (i = 0; i < old_ntx; i++)
+			RCU_INIT_POINTER(txrs->r[i].kring, NULL);
+		synchronize_rcu();
+		list_add_tail(&txrs->node, &gp->retired);
+		nm_gen_retired_free(gp);
+	}
+	kfree(rxq);
+	for_each_dir(t)
+		kfree(krings[t]);
+	return 0;
+}
+
+/*
+ * The host ring counts a lookup asks of a port without bindings: the
+ * nonzero ones, else 1. A port with bindings keeps its counts. Counts that
+ * no netmap_if of the region could list are refused.
+ */
+static int nm_gen_host_rings(struct nm_gen_port *gp,
+			     const struct nmreq_register *reg)
+{
+	struct netmap_port *port = &gp->up;
+	u32 want[NM_NDIR], cap[NM_NDIR];
+	enum nm_txrx t;
+	int err;
+
+	lockdep_assert_held(&netmap_lock);
+	if (!reg || port->users)
+		return 0;
+	want[NM_TX] = reg->nr_host_tx_rings ?: 1;
+	want[NM_RX] = reg->nr_host_rx_rings ?: 1;
+	if (port->nrings[NM_TX] + want[NM_TX] + port->nrings[NM_RX] +
+	    want[NM_RX] > netmap_mem_max_if_rings(port->mem))
+		return -ENOMEM;
+	for_each_dir(t)
+		cap[t] = max(gp->cap[t], port->nrings[t] + want[t]);
+	if (cap[NM_TX] != gp->cap[NM_TX] || cap[NM_RX] != gp->cap[NM_RX]) {
+		err = nm_gen_rings_alloc(gp, cap);
+		if (err)
+			return err;
+	}
+	for_each_dir(t)
+		port->nhost[t] = want[t];
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -151,9 +313,12 @@ static void nm_gen_deactivate(struct netmap_port *port)
 void nm_gen_port_release(struct kref *kref)
 {
 	struct nm_gen_port *gp = container_of(kref, struct nm_gen_port, kref);
+	struct nm_gen_txrs *txrs, *tmp;
 
+	list_for_each_entry_safe(txrs, tmp, &gp->retired, node)
+		kfree(txrs);
 	kfree(gp->rxq);
-	kfree(gp->txr);
+	kfree(gp->txrs);
 	kfree(gp);
 }
 
@@ -166,7 +331,7 @@ static void nm_gen_dtor(struct netmap_port *port)
 {
 	struct nm_gen_port *gp = nm_gen_port(port);
 	struct net_device *dev;
-	u32 i, ntx = netmap_port_nkrings(port, NM_TX);
+	u32 i;
 
 	rtnl_lock();
 	list_del_init(&gp->node);
@@ -176,8 +341,8 @@ static void nm_gen_dtor(struct netmap_port *port)
 	if (dev)
 		dev_put(dev);
 	/* Destructors of skbs still in flight stop waking the rings. */
-	for (i = 0; i < ntx; i++)
-		RCU_INIT_POINTER(gp->txr[i].kring, NULL);
+	for (i = 0; i < gp->cap[NM_TX]; i++)
+		RCU_INIT_POINTER(gp->txrs->r[i].kring, NULL);
 	synchronize_rcu();
 	netmap_port_krings_free(port);
 	netmap_mem_put(port->mem);
@@ -205,9 +370,8 @@ static struct nm_gen_port *nm_gen_new(struct net_device *dev)
 	struct nm_gen_port *gp;
 	struct netmap_port *port;
 	struct netmap_mem *mem;
-	u32 ntx, nrx, i;
+	u32 cap[NM_NDIR], i;
 	enum nm_txrx t;
-	int err;
 
 	mem = netmap_mem_get_global();
 	if (IS_ERR(mem))
@@ -219,6 +383,7 @@ static struct nm_gen_port *nm_gen_new(struct net_device *dev)
 	}
 	kref_init(&gp->kref);
 	INIT_LIST_HEAD(&gp->node);
+	INIT_LIST_HEAD(&gp->retired);
 	port = &gp->up;
 	netmap_port_init(port, &nm_gen_ops);
 	strscpy(port->name, dev->name, sizeof(port->name));
@@ -231,31 +396,18 @@ static struct nm_gen_port *nm_gen_new(struct net_device *dev)
 						     NM_DEFAULT_SLOTS,
 						     NM_MIN_SLOTS,
 						     netmap_mem_max_slots(mem));
+		cap[t] = port->nrings[t] + port->nhost[t];
 	}
 	port->host_rings = true;
-	ntx = netmap_port_nkrings(port, NM_TX);
-	nrx = netmap_port_nkrings(port, NM_RX);
-
-	err = netmap_port_krings_alloc(port);
-	gp->txr = kcalloc(ntx + NM_GEN_NFWD, sizeof(*gp->txr), GFP_KERNEL);
-	gp->rxq = kcalloc(nrx, sizeof(*gp->rxq), GFP_KERNEL);
-	if (err || !gp->txr || !gp->rxq) {
-		netmap_port_krings_free(port);
+	port->host_reported = true;
+	for (i = 0; i < NM_GEN_NFWD; i++)
+		gp->fwd[i].gp = gp;
+	gp->fwd[NM_GEN_FWD_STACK].to_stack = true;
+	if (nm_gen_rings_alloc(gp, cap)) {
 		netmap_port_fini(port);
 		netmap_mem_put(mem);
 		kref_put(&gp->kref, nm_gen_port_release);
 		return ERR_PTR(-ENOMEM);
-	}
-	for (i = 0; i < ntx + NM_GEN_NFWD; i++)
-		gp->txr[i].gp = gp;
-	for (i = 0; i < ntx; i++) {
-		RCU_INIT_POINTER(gp->txr[i].kring, &port->krings[NM_TX][i]);
-		gp->txr[i].to_stack = port->krings[NM_TX][i].host;
-	}
-	gp->txr[ntx + NM_GEN_FWD_STACK].to_stack = true;
-	for (i = 0; i < nrx; i++) {
-		skb_queue_head_init(&gp->rxq[i].q);
-		gp->rxq[i].kring = &port->krings[NM_RX][i];
 	}
 	gp->dev = dev;
 	return gp;
@@ -321,9 +473,13 @@ int netmap_generic_lookup(const char *name, const struct nmreq_register *reg,
 			return err;
 		}
 	}
-	if (reg && reg->nr_mem_id && reg->nr_mem_id != gp->up.mem->id) {
+	if (reg && reg->nr_mem_id && reg->nr_mem_id != gp->up.mem->id)
+		err = -EINVAL;
+	else
+		err = nm_gen_host_rings(gp, reg);
+	if (err) {
 		netmap_port_put(&gp->up);
-		return -EINVAL;
+		return err;
 	}
 	*portp = &gp->up;
 	return 0;

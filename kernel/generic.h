@@ -5,12 +5,14 @@
  * notifier), generic_rx.c (receive side) and generic_tx.c (transmit side).
  *
  * A port "eth0" has one hardware tx ring per tx queue of the device, one
- * hardware rx ring per rx queue, and one host ring per direction:
+ * hardware rx ring per rx queue, and host rings, one per direction unless
+ * a request asks for more (generic.c):
  *
  *   hw tx ring i    slots -> skbs -> dev_queue_xmit() on the device
  *   hw rx ring i    frames the device received (rx_handler), not the stack
- *   host tx ring    slots -> skbs -> netif_rx(), as if the device received
- *   host rx ring    frames the stack transmits on the device (xmit hook)
+ *   host tx ring j  slots -> skbs -> netif_rx(), as if the device received
+ *   host rx ring j  frames the stack transmits on the device (xmit hook),
+ *                   each flow on one ring: its hash modulo the host rings
  *
  * While the port is active (bound at least once) the device is in netmap
  * mode: an rx_handler takes every received frame, and a private copy of
@@ -44,7 +46,7 @@ struct nm_gen_port;
  * struct nm_gen_txr - a source of skbs the port builds
  * @gp: the port
  * @kring: the ring woken when one of its skbs completes; NULL for the
- *	forwarding sources and once the port is gone (RCU)
+ *	forwarding sources and once the ring array is gone (RCU)
  * @done: its skbs freed or orphaned so far
  * @sent: its skbs handed to the stack so far (the ring's lock)
  * @to_stack: its skbs go up the host stack, not out of the device
@@ -75,7 +77,18 @@ struct nm_gen_rxq {
 	atomic_t drops;
 };
 
-/* The forwarding sources, after the tx rings in gp->txr[]. */
+/**
+ * struct nm_gen_txrs - the sources of the tx krings, by ring index
+ * @node: on the port's retired list once replaced while skbs of the port
+ *	were in flight (they may point into @r)
+ * @r: the sources
+ */
+struct nm_gen_txrs {
+	struct list_head node;
+	struct nm_gen_txr r[];
+};
+
+/* The forwarding sources, gp->fwd[]. */
 enum { NM_GEN_FWD_STACK = 0, NM_GEN_FWD_NIC = 1, NM_GEN_NFWD = 2 };
 
 /**
@@ -88,9 +101,15 @@ enum { NM_GEN_FWD_STACK = 0, NM_GEN_FWD_NIC = 1, NM_GEN_NFWD = 2 };
  * @hooked: rx_handler and xmit hook installed (rtnl_lock)
  * @orig_ops: the device's own net_device_ops while hooked
  * @ops: the private copy installed while hooked
- * @rxq: per rx kring (hardware rings, then the host ring)
- * @txr: per tx kring (hardware rings, then the host ring), then the
- *	forwarding sources
+ * @cap: krings allocated per direction (hardware and host rings), at
+ *	least netmap_port_nkrings(); @rxq and @txrs have as many
+ * @rxq: per rx kring (hardware rings, then the host rings)
+ * @txrs: per tx kring (hardware rings, then the host rings)
+ * @retired: earlier @txrs that skbs in flight may still use
+ * @fwd: the forwarding sources
+ *
+ * @cap, @rxq, @txrs and the krings change only while the port has no
+ * binding, under netmap_lock and rtnl_lock.
  */
 struct nm_gen_port {
 	struct netmap_port up;
@@ -101,8 +120,11 @@ struct nm_gen_port {
 	bool hooked;
 	const struct net_device_ops *orig_ops;
 	struct net_device_ops ops;
+	u32 cap[NM_NDIR];
 	struct nm_gen_rxq *rxq;
-	struct nm_gen_txr *txr;
+	struct nm_gen_txrs *txrs;
+	struct list_head retired;
+	struct nm_gen_txr fwd[NM_GEN_NFWD];
 };
 
 static inline struct nm_gen_port *nm_gen_port(struct netmap_port *port)

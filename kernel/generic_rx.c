@@ -283,14 +283,10 @@ int nm_gen_rxsync(struct netmap_kring *kring)
 	if (READ_ONCE(gp->dead))
 		return -ENXIO;
 	if (kring->rhead != kring->nr_hwcur) {
-		if (READ_ONCE(kring->ring->flags) & NR_FORWARD) {
-			u32 fwd = netmap_port_nkrings(&gp->up, NM_TX) +
-				  (kring->host ? NM_GEN_FWD_NIC :
-				   NM_GEN_FWD_STACK);
-
+		if (READ_ONCE(kring->ring->flags) & NR_FORWARD)
 			nm_gen_forward(kring, kring->nr_hwcur, kring->rhead,
-				       &gp->txr[fwd]);
-		}
+				       &gp->fwd[kring->host ? NM_GEN_FWD_NIC :
+						NM_GEN_FWD_STACK]);
 		kring->nr_hwcur = kring->rhead;
 	}
 	/* The free slots are [hwtail, hwcur - 1). */

@@ -29,6 +29,7 @@
 #include <linux/errno.h>
 #include <linux/etherdevice.h>
 #include <linux/kernel.h>
+#include <linux/math.h>
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
 #include <linux/skbuff.h>
@@ -200,7 +201,7 @@ static int nm_gen_send(struct nm_gen_txr *txr, struct net_device *dev,
 int nm_gen_txsync(struct netmap_kring *kring)
 {
 	struct nm_gen_port *gp = nm_gen_port(kring->port);
-	struct nm_gen_txr *txr = &gp->txr[kring->ring_id];
+	struct nm_gen_txr *txr = &gp->txrs->r[kring->ring_id];
 	struct nm_gen_frag frags[NM_MAX_FRAGS];
 	u32 n = kring->num_slots;
 	u32 cur = kring->nr_hwcur;
@@ -271,7 +272,8 @@ int nm_gen_forward(struct netmap_kring *kring, u32 from, u32 to,
  * @dev: the device
  *
  * The port's own frames (from its tx rings) go to the device's real
- * ndo_start_xmit; the stack's go to the host rx ring. Called with BHs off;
+ * ndo_start_xmit; the stack's go to a host rx ring, the same one for all
+ * the frames of a flow (by their hash). Called with BHs off;
  * the port is the device's rx_handler_data for as long as the hook is
  * installed.
  *
@@ -282,8 +284,15 @@ netdev_tx_t nm_gen_xmit_hook(struct sk_buff *skb, struct net_device *dev)
 {
 	struct nm_gen_port *gp = rcu_dereference_bh(dev->rx_handler_data);
 
+	u32 ring, nhost;
+
 	if (nm_gen_skb_is_ours(skb, gp, false))
 		return gp->orig_ops->ndo_start_xmit(skb, dev);
-	nm_gen_rx_queue(gp, gp->up.nrings[NM_RX], skb);
+	/* Constant while hooked: the port has a binding. */
+	ring = gp->up.nrings[NM_RX];
+	nhost = gp->up.nhost[NM_RX];
+	if (nhost > 1)
+		ring += reciprocal_scale(skb_get_hash(skb), nhost);
+	nm_gen_rx_queue(gp, ring, skb);
 	return NETDEV_TX_OK;
 }

@@ -84,19 +84,37 @@ static void nm_legacy_results(struct nmreq *nmr,
 	nmr->nr_arg2 = reg->nr_mem_id;
 }
 
+/*
+ * NIOCGINFO is PORT_INFO_GET, with no host-ring hints; the answer goes
+ * back in nr_memsize, the slot and ring counts and nr_arg2 (the mem_id).
+ */
 static int nm_legacy_info(struct nmreq *nmr)
 {
 	char name[NETMAP_REQ_IFNAMSIZ];
+	struct nmreq_port_info_get info;
 	struct nmreq_register reg;
 	int err;
 
 	if (nmr->nr_cmd == NETMAP_BDG_LIST)
 		return netmap_vale_legacy(nmr);
 	nm_legacy_to_register(nmr, name, &reg);
-	err = netmap_req_port_info(name, &reg);
-	if (!err)
-		nm_legacy_results(nmr, &reg);
-	return err;
+	info = (struct nmreq_port_info_get){
+		.nr_tx_slots = reg.nr_tx_slots,
+		.nr_rx_slots = reg.nr_rx_slots,
+		.nr_tx_rings = reg.nr_tx_rings,
+		.nr_rx_rings = reg.nr_rx_rings,
+		.nr_mem_id = reg.nr_mem_id,
+	};
+	err = netmap_req_port_info(name, &info);
+	if (err)
+		return err;
+	nmr->nr_memsize = info.nr_memsize;	/* regions are < 4 GiB */
+	nmr->nr_tx_slots = info.nr_tx_slots;
+	nmr->nr_rx_slots = info.nr_rx_slots;
+	nmr->nr_tx_rings = info.nr_tx_rings;
+	nmr->nr_rx_rings = info.nr_rx_rings;
+	nmr->nr_arg2 = info.nr_mem_id;
+	return 0;
 }
 
 static int nm_legacy_regif(struct netmap_priv *priv, struct nmreq *nmr)

@@ -484,7 +484,7 @@ static struct nm_mon_port *nm_mon_new(struct netmap_port *parent, u64 flags)
 	mon->up.host_rings = parent->host_rings;
 	for_each_dir(t) {
 		mon->up.nrings[t] = hw;
-		mon->up.nhost[t] = parent->host_rings ? host : 0;
+		mon->up.nhost[t] = parent->host_rings ? host : 1;
 		mon->up.nslots[t] = slots;
 	}
 	mon->zcopy = flags & NR_ZCOPY_MON;

@@ -407,10 +407,13 @@ struct netmap_port_ops {
  * @refs: lookups and bindings that hold the port (netmap_lock)
  * @users: bindings (netmap_lock); rings exist while it is non-zero
  * @nrings: hardware rings per direction
- * @nhost: host rings reported in netmap_if per direction
+ * @nhost: host rings reported in netmap_if per direction (NICs change
+ *	theirs only while no binding exists, generic.c)
  * @host_rings: the host rings exist (krings[t][nrings[t] + i]) and can be
  *	bound with NR_REG_SW, NR_REG_NIC_SW and NR_REG_ONE_SW; otherwise
  *	they are only reported (pipes)
+ * @host_reported: REGISTER and PORT_INFO_GET answer with @nhost (NICs);
+ *	other ports answer 0/0, whatever their netmap_if says
  * @nslots: slots per ring, per direction
  * @krings: the rings, @nrings[t] of each direction
  * @node: entry in the registry of named ports, when listed
@@ -429,6 +432,7 @@ struct netmap_port {
 	u32 nrings[NM_NDIR];
 	u32 nhost[NM_NDIR];
 	bool host_rings;
+	bool host_reported;
 	u32 nslots[NM_NDIR];
 	struct netmap_kring *krings[NM_NDIR];
 	struct list_head node;
@@ -574,7 +578,7 @@ void netmap_kloop_flush(struct netmap_priv *priv, fl_owner_t owner);
 /* ---------------------------------------------------------------------- */
 
 long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg);
-int netmap_req_port_info(const char *name, struct nmreq_register *reg);
+int netmap_req_port_info(const char *name, struct nmreq_port_info_get *info);
 int netmap_req_hdr_set(const char *name, u32 len);
 int netmap_req_hdr_get(const char *name, u32 *len);
 long netmap_ioctl_legacy(struct netmap_priv *priv, unsigned int cmd,

@@ -92,6 +92,9 @@ int netmap_null_get(const char *name, const struct nmreq_register *reg,
 						 NM_MAX_RINGS);
 	port->nrings[NM_RX] = netmap_bound_value(reg->nr_rx_rings, 1, 1,
 						 NM_MAX_RINGS);
+	/* Reported in netmap_if only, as netmap does; never bound. */
+	port->nhost[NM_TX] = 1;
+	port->nhost[NM_RX] = 1;
 	port->nslots[NM_TX] = netmap_bound_value(reg->nr_tx_slots,
 						 NM_DEFAULT_SLOTS,
 						 NM_MIN_SLOTS, max_slots);

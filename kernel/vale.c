@@ -444,6 +444,9 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 	max_slots = netmap_mem_max_slots(mem);
 	port->nrings[NM_TX] = netmap_bound_value(tx_rings, 1, 1, NM_MAX_RINGS);
 	port->nrings[NM_RX] = netmap_bound_value(rx_rings, 1, 1, NM_MAX_RINGS);
+	/* Reported in netmap_if only, as netmap does; never bound. */
+	port->nhost[NM_TX] = 1;
+	port->nhost[NM_RX] = 1;
 	port->nslots[NM_TX] = netmap_bound_value(tx_slots, NM_DEFAULT_SLOTS,
 						 NM_MIN_SLOTS, max_slots);
 	port->nslots[NM_RX] = netmap_bound_value(rx_slots, NM_DEFAULT_SLOTS,

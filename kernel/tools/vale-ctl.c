@@ -185,12 +185,11 @@ static int list_one(const char *port)
 
 static int get_info(const char *port)
 {
-	struct nmreq_register reg = { 0 };
+	struct nmreq_port_info_get info = { 0 };
 
-	reg.nr_mode = NR_REG_ALL_NIC;
-	if (ctrl(NETMAP_REQ_PORT_INFO_GET, port, &reg) < 0)
+	if (ctrl(NETMAP_REQ_PORT_INFO_GET, port, &info) < 0)
 		return fail("get the info of", port);
-	printf("%s: %u queues.\n", port, reg.nr_rx_rings);
+	printf("%s: %u queues.\n", port, info.nr_rx_rings);
 	return 0;
 }
 

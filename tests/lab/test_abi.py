@@ -47,7 +47,7 @@ def test_open_close_counts_descriptors():
 
 def test_niocctrl_number_is_the_api14_one():
     """0xC0586997 is recognised; the same request number with another size is not."""
-    body = abi.NmreqRegister()
+    body = abi.NmreqPortInfoGet()
     fd = dev_open()
     try:
         req = Request(abi.NETMAP_REQ_PORT_INFO_GET, "abiA{1", body)
@@ -88,7 +88,7 @@ def test_register_pipe_netmap_if_and_rings(pname):
         assert n.ni_version == abi.NETMAP_API
         assert (n.ni_tx_rings, n.ni_rx_rings) == (1, 1)
         assert (n.ni_host_tx_rings, n.ni_host_rx_rings) == (1, 1)
-        assert (reg.nr_host_tx_rings, reg.nr_host_rx_rings) == (1, 1)
+        assert (reg.nr_host_tx_rings, reg.nr_host_rx_rings) == (0, 0), "pipes have no host rings"
         assert n.ni_bufs_head == 0
         _check_ring(m, 0, abi.NR_TX, 0, reg.nr_tx_slots)
         _check_ring(m, 2, abi.NR_RX, 0, reg.nr_rx_slots)
@@ -177,7 +177,7 @@ def test_port_hdr_get_on_pipe_is_zero(pname):
 def test_request_header_is_88_bytes_and_version_is_checked(pname):
     """The kernel reads exactly the 88-byte header: the body pointer sits at offset 80."""
     raw = (ctypes.c_uint8 * 88)()
-    body = abi.NmreqRegister()
+    body = abi.NmreqPortInfoGet()
     hdr = abi.NmreqHeader.from_buffer(raw)
     hdr.nr_version = abi.NETMAP_API
     hdr.nr_reqtype = abi.NETMAP_REQ_PORT_INFO_GET

@@ -48,7 +48,7 @@ def _ctrl_errno(req: Request, fd: int | None = None) -> int:
 
 
 def _info_req(name="hostile{1", **kw) -> Request:
-    return Request(abi.NETMAP_REQ_PORT_INFO_GET, name, abi.NmreqRegister(), **kw)
+    return Request(abi.NETMAP_REQ_PORT_INFO_GET, name, abi.NmreqPortInfoGet(), **kw)
 
 
 def _reg_req(name, options=(), **kw) -> Request:
@@ -126,7 +126,7 @@ def test_missing_body_is_einval():
 
 def test_bad_body_pointers_are_efault(unmapped):
     req = _info_req()
-    for bad in (8, 0xDEAD0000, unmapped.tail_of_page(ctypes.sizeof(abi.NmreqRegister) - 8)):
+    for bad in (8, 0xDEAD0000, unmapped.tail_of_page(ctypes.sizeof(abi.NmreqPortInfoGet) - 8)):
         req.hdr.nr_body = bad
         assert _ctrl_errno(req) == errno.EFAULT
     req = _reg_req("hostile{1")
@@ -136,13 +136,13 @@ def test_bad_body_pointers_are_efault(unmapped):
 
 def test_body_at_the_end_of_a_page_is_read_exactly(unmapped, pname):
     """A body that ends exactly at an unmapped page is fine: the kernel reads only its size."""
-    size = ctypes.sizeof(abi.NmreqRegister)
+    size = ctypes.sizeof(abi.NmreqPortInfoGet)
     addr = unmapped.tail_of_page(size)
     ctypes.memset(addr, 0, size)
     req = _info_req(f"{pname}{{1")
     req.hdr.nr_body = addr
     assert _ctrl_errno(req) == 0
-    assert abi.NmreqRegister.from_address(addr).nr_tx_rings == 1
+    assert abi.NmreqPortInfoGet.from_address(addr).nr_tx_rings == 1
 
 
 def test_nonexistent_port_is_enxio():

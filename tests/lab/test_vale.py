@@ -84,7 +84,8 @@ def test_each_port_has_its_own_private_region(sw):
             assert p.nifp.ni_flags & abi.NI_PRIV_MEM
             assert p.nifp.ni_name == f"{sw}:{n}".encode()
             assert (p.nifp.ni_tx_rings, p.nifp.ni_rx_rings) == (1, 1)
-            assert (p.nifp.ni_host_tx_rings, p.nifp.ni_host_rx_rings) == (0, 0)
+            assert (p.nifp.ni_host_tx_rings, p.nifp.ni_host_rx_rings) == (1, 1)
+            assert (p.reg.nr_host_tx_rings, p.reg.nr_host_rx_rings) == (0, 0)
         # A frame arrives as a copy: the receiver's buffer is its own.
         send(a, [frame(BCAST, mac(1), 7)])
         got = recv(b)
@@ -142,8 +143,8 @@ def test_a_port_in_the_global_region_and_ids_that_name_no_region(sw):
     assert where(f"{sw}:x")[0] == errno.ENOENT  # nothing left behind
 
 
-def port_info_with(name: str, mem_id: int) -> abi.NmreqRegister:
-    body = abi.NmreqRegister(nr_mem_id=mem_id)
+def port_info_with(name: str, mem_id: int) -> abi.NmreqPortInfoGet:
+    body = abi.NmreqPortInfoGet(nr_mem_id=mem_id)
     fd = dev_open()
     try:
         ctrl(fd, Request(abi.NETMAP_REQ_PORT_INFO_GET, name, body))

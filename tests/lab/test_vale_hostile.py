@@ -29,7 +29,7 @@ def _open_errno(name: str, **reg: int) -> int:
 
 
 def _info_errno(name: str) -> int:
-    return request(abi.NETMAP_REQ_PORT_INFO_GET, name, abi.NmreqRegister())
+    return request(abi.NETMAP_REQ_PORT_INFO_GET, name, abi.NmreqPortInfoGet())
 
 
 def send(p: Port, frames: list[bytes]) -> None:

@@ -27,6 +27,7 @@ STRUCTS = {
     "nmreq_option": abi.NmreqOption,
     "nmreq_header": abi.NmreqHeader,
     "nmreq_register": abi.NmreqRegister,
+    "nmreq_port_info_get": abi.NmreqPortInfoGet,
     "nmreq_vale_attach": abi.NmreqValeAttach,
     "nmreq_vale_detach": abi.NmreqValeDetach,
     "nmreq_vale_list": abi.NmreqValeList,
@@ -129,6 +130,10 @@ def test_abi_sheet_figures():
     assert ctypes.sizeof(abi.NmreqOption) == 24
     assert ctypes.sizeof(abi.Nmreq) == 60
     assert ctypes.sizeof(abi.NmreqPoolsInfo) == 64
+    assert ctypes.sizeof(abi.NmreqPortInfoGet) == 32
+    info = {"nr_tx_slots": 8, "nr_tx_rings": 16, "nr_host_tx_rings": 20, "nr_mem_id": 24}
+    for field, ofs in info.items():
+        assert getattr(abi.NmreqPortInfoGet, field).offset == ofs, field
     assert abi.NmreqRegister.nr_flags.offset == 48
     ring = {
         "buf_ofs": 0, "num_slots": 8, "nr_buf_size": 12, "ringid": 16, "dir": 18, "head": 20,

@@ -196,7 +196,20 @@ class NmreqRegister(ctypes.Structure):
     ]
 
 
-NmreqPortInfoGet = NmreqRegister
+class NmreqPortInfoGet(ctypes.Structure):
+    """NETMAP_REQ_PORT_INFO_GET's own 32-byte body (not a nmreq_register)."""
+
+    _fields_ = [
+        ("nr_memsize", c_uint64),
+        ("nr_tx_slots", c_uint32),
+        ("nr_rx_slots", c_uint32),
+        ("nr_tx_rings", c_uint16),
+        ("nr_rx_rings", c_uint16),
+        ("nr_host_tx_rings", c_uint16),
+        ("nr_host_rx_rings", c_uint16),
+        ("nr_mem_id", c_uint16),
+        ("pad", c_uint16 * 3),
+    ]
 
 
 class NmreqValeAttach(ctypes.Structure):

@@ -133,9 +133,12 @@ def register_body(
     )
 
 
-def port_info(name: str, fd: int | None = None) -> abi.NmreqRegister:
-    """NETMAP_REQ_PORT_INFO_GET on `name`."""
-    body = abi.NmreqRegister()
+def port_info(name: str, fd: int | None = None, **hints: int) -> abi.NmreqPortInfoGet:
+    """NETMAP_REQ_PORT_INFO_GET on `name` (an empty name asks about region `mem_id`).
+
+    `hints` are body fields without their nr_ prefix: tx_slots, rx_slots, tx_rings, rx_rings,
+    host_tx_rings, host_rx_rings, mem_id."""
+    body = abi.NmreqPortInfoGet(**{f"nr_{k}": v for k, v in hints.items()})
     _simple(fd, Request(abi.NETMAP_REQ_PORT_INFO_GET, name, body))
     return body
 

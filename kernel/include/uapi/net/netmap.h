@@ -158,7 +158,7 @@ enum {
 	NETMAP_REQ_OPT_MAX = NETMAP_REQ_OPT_OFFSETS,
 };
 
-/* NETMAP_REQ_REGISTER; also the body of NETMAP_REQ_PORT_INFO_GET */
+/* NETMAP_REQ_REGISTER */
 struct nmreq_register {
 	uint64_t nr_offset;		/* (k) offset of the netmap_if */
 	uint64_t nr_memsize;		/* (k) size of the shared region */
@@ -202,8 +202,23 @@ enum {
 #define NIOCRXSYNC		_IO('i', 149)
 #define NIOCCONFIG		_IOWR('i', 150, struct nm_ifreq)
 
-/* NETMAP_REQ_PORT_INFO_GET answers in a struct nmreq_register */
-#define nmreq_port_info_get	nmreq_register
+/*
+ * NETMAP_REQ_PORT_INFO_GET (32 bytes). With a port name: the port's
+ * geometry and region, the counts and nr_mem_id going in as the hints a
+ * REGISTER in NR_REG_ALL_NIC mode would give. With an empty name: the
+ * size and id of region nr_mem_id (0: the global one), the rest as given.
+ */
+struct nmreq_port_info_get {
+	uint64_t nr_memsize;		/* (k) size of the region */
+	uint32_t nr_tx_slots;		/* hint, then actual */
+	uint32_t nr_rx_slots;
+	uint16_t nr_tx_rings;
+	uint16_t nr_rx_rings;
+	uint16_t nr_host_tx_rings;
+	uint16_t nr_host_rx_rings;
+	uint16_t nr_mem_id;		/* in and out */
+	uint16_t pad[3];
+};
 
 #define NM_BDG_NAME		"vale"	/* VALE switch name prefix */
 
@@ -409,6 +424,11 @@ NM_ABI_ASSERT(NM_OFS(nmreq_register, nr_mem_id) == 32);
 NM_ABI_ASSERT(NM_OFS(nmreq_register, nr_mode) == 36);
 NM_ABI_ASSERT(NM_OFS(nmreq_register, nr_extra_bufs) == 40);
 NM_ABI_ASSERT(NM_OFS(nmreq_register, nr_flags) == 48);
+NM_ABI_ASSERT(sizeof(struct nmreq_port_info_get) == 32);
+NM_ABI_ASSERT(NM_OFS(nmreq_port_info_get, nr_tx_slots) == 8);
+NM_ABI_ASSERT(NM_OFS(nmreq_port_info_get, nr_tx_rings) == 16);
+NM_ABI_ASSERT(NM_OFS(nmreq_port_info_get, nr_host_tx_rings) == 20);
+NM_ABI_ASSERT(NM_OFS(nmreq_port_info_get, nr_mem_id) == 24);
 NM_ABI_ASSERT(sizeof(struct nmreq_vale_attach) == 64);
 NM_ABI_ASSERT(sizeof(struct nmreq_vale_detach) == 8);
 NM_ABI_ASSERT(sizeof(struct nmreq_vale_list) == 8);
