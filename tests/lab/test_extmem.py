@@ -9,9 +9,12 @@ applications do, and some also through a mapping of /dev/netmap.
 import ctypes
 import errno
 import os
+import select
+import time
 
 import pytest
 from nm import Option, Port, Request, abi, counters, ctrl, dev_open, errno_of, libc, pools_info
+from nm.netdev import ETH_P_TEST, RawSocket, is_test_frame, tframe, veth_pair
 from nm.packets import payload
 from nm.port import transfer
 
@@ -228,6 +231,38 @@ def test_another_descriptor_maps_the_same_pages(pname):
                 libc.munmap(addr, body.nr_memsize)
         finally:
             os.close(fd)
+
+
+def test_idle_nic_takes_the_region():
+    """A NIC with no users switches to the region, keeps it while bound, then is global again."""
+    with veth_pair() as (a, b), UserMem(SMALL_SIZE) as um:
+        p = open_ext(a, um, extmem(um.addr, SMALL_SIZE, **SMALL))
+        with p, RawSocket(b, ETH_P_TEST) as sock:
+            assert p.reg.nr_mem_id != 1
+            assert pinned() == SMALL_SIZE // PAGE
+            # Bound: another descriptor shares the region, and another EXTMEM goes unused.
+            with UserMem(SMALL_SIZE) as other:
+                opt = extmem(other.addr, SMALL_SIZE, **SMALL)
+                with Port.open(a, abi.NR_REG_SW, options=[opt]) as host:
+                    assert opt.status == 0
+                    assert host.reg.nr_mem_id == p.reg.nr_mem_id
+                    assert pinned() == SMALL_SIZE // PAGE
+            sent = [tframe(i, 60 + 13 * i) for i in range(20)]
+            assert p.tx.put([[f] for f in sent]) == len(sent)
+            p.txsync()
+            assert sock.recv_test_frames(len(sent)) == sent
+            back = [tframe(100 + i, 90 + 11 * i) for i in range(20)]
+            for f in back:
+                sock.send(f)
+            got: list[bytes] = []
+            deadline = time.monotonic() + 10
+            while len(got) < len(back) and time.monotonic() < deadline:
+                p.poll(select.POLLIN, 100)
+                got += [b"".join(x) for x in p.rx.take() if is_test_frame(b"".join(x))]
+            assert got == back  # read from the user's pages
+        with Port.open(a) as again:
+            assert again.reg.nr_mem_id == 1
+    assert pinned() == 0
 
 
 # -- regions: reuse, overlap, ports that keep theirs ----------------------------------------
