@@ -10,6 +10,7 @@ import ctypes
 import errno
 import os
 import select
+import struct
 import time
 
 import pytest
@@ -318,6 +319,77 @@ def test_existing_vale_port_keeps_its_region(pname):
             assert again.memsize == a.memsize
             # The option's region had no taker and is gone already.
             assert pinned() == 0
+
+
+# -- objects across pages that do not follow each other -------------------------------------
+
+
+def _pfns(addr: int, npages: int) -> list[int]:
+    """The page frames behind [addr, addr + npages pages), from /proc/self/pagemap (root)."""
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(addr // PAGE * 8)
+        words = struct.unpack(f"<{npages}Q", f.read(8 * npages))
+    assert all(w >> 63 for w in words), "every page is present"
+    return [w & ((1 << 55) - 1) for w in words]
+
+
+def test_objects_across_discontiguous_pages_are_not_used(pname):
+    """Ring objects of 3/4 page: half of them cross a page boundary, and those are usable only
+    where the two pages follow each other physically. The region hands out exactly the
+    usable ones."""
+    nring, rsize = 24, 3072
+    pools = {"if_": (4, 1024), "ring": (nring, rsize), "buf": (512, 2048)}
+    size = PAGE + nring * rsize + 512 * 2048
+    sw = f"vale{pname}"
+    small = {"tx_slots": 8, "rx_slots": 8}
+    with UserMem(size) as um:
+        libc._libc.madvise(ctypes.c_void_p(um.addr), ctypes.c_size_t(size), 15)  # NOHUGEPAGE
+        ctypes.memset(um.addr, 0, size)
+
+        def opt() -> Option:
+            return extmem(um.addr, size, **pools)
+
+        def ok(i: int, pfn: list[int]) -> bool:
+            start = PAGE + i * rsize
+            pages = range(start // PAGE, (start + rsize - 1) // PAGE)
+            return all(pfn[k + 1] == pfn[k] + 1 for k in pages)
+
+        with Port.open(f"{sw}:a", options=[opt()], map=False, **small):
+            pfn = _pfns(um.addr, size // PAGE)  # pinned now: they stay where they are
+            usable = [i for i in range(1, nring) if ok(i, pfn)]
+            left = len(usable) - 2  # port a holds two
+            assert left >= 2, "a quarter of the objects never cross a page"
+            rings = {"tx_rings": left // 2, "rx_rings": left - left // 2}
+            with Port.open(f"{sw}:b", options=[opt()], map=False, **rings, **small):
+                assert register_errno(f"{sw}:c", [opt()], **small) == errno.ENOMEM
+    assert pinned() == 0
+
+
+def test_objects_across_contiguous_pages_are_used(pname):
+    """With huge pages behind it, rings of the default 5 pages are all usable."""
+    huge = 2 << 20
+    with open("/proc/sys/vm/nr_hugepages") as f:
+        saved = int(f.read())
+    with open("/proc/sys/vm/nr_hugepages", "w") as f:
+        f.write(str(saved + 8))
+    try:
+        flags = 0x01 | 0x20 | 0x40000  # MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB
+        try:
+            addr = libc.mmap(-1, 8 * huge, 0, libc.PROT_RW, flags)
+        except OSError:
+            pytest.skip("no huge pages in the lab")
+        try:
+            opt = extmem(addr, 8 * huge)  # defaults: 4 rings of 5 pages
+            name = f"vale{pname}:a"
+            with Port.open(name, options=[opt], map=False, tx_rings=1, rx_rings=2) as p:
+                assert pools_info(name).nr_ring_pool_objsize == 5 * PAGE
+                assert p.reg.nr_memsize <= 8 * huge
+        finally:
+            libc.munmap(addr, 8 * huge)
+    finally:
+        with open("/proc/sys/vm/nr_hugepages", "w") as f:
+            f.write(str(saved))
+    assert pinned() == 0
 
 
 # -- errors ---------------------------------------------------------------------------------
