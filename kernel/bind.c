@@ -313,17 +313,19 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
 }
 
 /**
- * netmap_register() - bind a descriptor to the port @name
+ * netmap_register_mem() - bind a descriptor to the port @name
  * @priv: the descriptor, with priv->lock held
  * @name: the port name, NUL-terminated
  * @reg: the request; on success it is filled with the results
+ * @ext: the region of the request's EXTMEM option, or NULL: the ports the
+ *	lookup creates take it (then nr_mem_id is not looked at)
  *
  * Return: 0, -EBUSY when the descriptor is already bound or the rings are
  * held exclusively (or exclusivity is asked on rings in use), -EINVAL,
  * -ENXIO, -EOPNOTSUPP or -ENOMEM.
  */
-int netmap_register(struct netmap_priv *priv, const char *name,
-		    struct nmreq_register *reg)
+int netmap_register_mem(struct netmap_priv *priv, const char *name,
+			struct nmreq_register *reg, struct netmap_mem *ext)
 {
 	struct netmap_port *port;
 	int err;
@@ -331,8 +333,12 @@ int netmap_register(struct netmap_priv *priv, const char *name,
 	lockdep_assert_held(&priv->lock);
 	if (priv->bound)
 		return -EBUSY;
+	if (ext)
+		reg->nr_mem_id = 0;
 	mutex_lock(&netmap_lock);
+	netmap_extmem_pending = ext;
 	err = netmap_port_lookup(name, reg, &port);
+	netmap_extmem_pending = NULL;
 	if (!err) {
 		err = nm_bind(priv, port, reg);
 		if (err)
@@ -340,6 +346,13 @@ int netmap_register(struct netmap_priv *priv, const char *name,
 	}
 	mutex_unlock(&netmap_lock);
 	return err;
+}
+
+/* netmap_register_mem() without a region of the caller's. */
+int netmap_register(struct netmap_priv *priv, const char *name,
+		    struct nmreq_register *reg)
+{
+	return netmap_register_mem(priv, name, reg, NULL);
 }
 
 /* Undo nm_bind(). priv->lock held, or the descriptor is being released. */

@@ -193,10 +193,30 @@ int netmap_req_hdr_get(const char *name, u32 *len)
 	return err;
 }
 
+static struct nmreq_option *nm_opt_take(struct netmap_ctrl_req *req,
+					u32 type);
+
+/* An EXTMEM option gives the region of the ports created (extmem.c). */
 static int nm_ctrl_register(struct netmap_priv *priv,
 			    struct netmap_ctrl_req *req)
 {
-	return netmap_register(priv, req->hdr.nr_name, req->body);
+	struct nmreq_option *opt = nm_opt_take(req, NETMAP_REQ_OPT_EXTMEM);
+	struct netmap_mem *ext = NULL;
+	int err;
+
+	/* Only nro_size bytes were copied in. */
+	if (opt && opt->nro_size < sizeof(struct nmreq_opt_extmem)) {
+		opt->nro_status = EINVAL;
+		return -EINVAL;
+	}
+	if (opt)
+		ext = netmap_extmem_get(opt);
+	if (IS_ERR(ext))
+		return PTR_ERR(ext);
+	err = netmap_register_mem(priv, req->hdr.nr_name, req->body, ext);
+	if (ext)
+		netmap_mem_put(ext);
+	return err;
 }
 
 static int nm_ctrl_port_info(struct netmap_priv *priv,
@@ -360,8 +380,8 @@ struct nm_ctrl_type {
 
 static const struct nm_ctrl_type nm_ctrl_types[] = {
 	[NETMAP_REQ_REGISTER] = {
-		sizeof(struct nmreq_register), 0, nm_ctrl_register,
-		netmap_register_finish },
+		sizeof(struct nmreq_register), BIT(NETMAP_REQ_OPT_EXTMEM),
+		nm_ctrl_register, netmap_register_finish },
 	[NETMAP_REQ_PORT_INFO_GET] = {
 		sizeof(struct nmreq_port_info_get), 0, nm_ctrl_port_info },
 	[NETMAP_REQ_VALE_ATTACH] = {

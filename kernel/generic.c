@@ -413,6 +413,34 @@ static struct nm_gen_port *nm_gen_new(struct net_device *dev)
 	return gp;
 }
 
+/*
+ * An idle port (no binding, no pipe) takes the region of a REGISTER's
+ * EXTMEM option (extmem.c), and keeps it until it goes or switches again.
+ * netmap_lock held.
+ */
+static void nm_gen_take_extmem(struct nm_gen_port *gp)
+{
+	struct netmap_mem *mem = netmap_extmem_pending;
+	struct netmap_port *port = &gp->up;
+	enum nm_txrx t;
+	u32 i;
+
+	if (!mem || mem == port->mem || port->users ||
+	    !list_empty(&port->pipes))
+		return;
+	netmap_mem_get(mem);
+	netmap_mem_put(port->mem);
+	port->mem = mem;
+	for_each_dir(t) {
+		port->nslots[t] = netmap_bound_value(READ_ONCE(nm_gen_ringsize),
+						     NM_DEFAULT_SLOTS,
+						     NM_MIN_SLOTS,
+						     netmap_mem_max_slots(mem));
+		for (i = 0; i < netmap_port_nkrings(port, t); i++)
+			port->krings[t][i].num_slots = port->nslots[t];
+	}
+}
+
 /* The port of @dev, with a new reference, or NULL. rtnl_lock held. */
 static struct nm_gen_port *nm_gen_find(struct net_device *dev)
 {
@@ -431,8 +459,9 @@ static struct nm_gen_port *nm_gen_find(struct net_device *dev)
 /**
  * netmap_generic_lookup() - the NIC port of a netdev
  * @name: a valid interface name
- * @reg: the request, or NULL; a nr_mem_id other than the global region's
- *	is refused
+ * @reg: the request, or NULL; a nr_mem_id other than the port's region is
+ *	refused. An idle port first takes the region of the REGISTER's EXTMEM
+ *	option, if any.
  * @portp: the port, with a reference, on success
  *
  * Creates the port when the device has none. netmap_lock held.
@@ -473,6 +502,7 @@ int netmap_generic_lookup(const char *name, const struct nmreq_register *reg,
 			return err;
 		}
 	}
+	nm_gen_take_extmem(gp);
 	if (reg && reg->nr_mem_id && reg->nr_mem_id != gp->up.mem->id)
 		err = -EINVAL;
 	else

@@ -14,8 +14,8 @@
  * Object 0 of the if and ring pools and buffers 0 and 1 are reserved, so
  * that no valid offset or buffer index is ever 0.
  *
- * Region 1 is the global region. Others are private (pipe parents today,
- * VALE ports later). A region is created with the geometry the module
+ * Region 1 is the global region. Others are private (pipe parents, VALE
+ * ports, user memory given with the EXTMEM option: extmem.c). A region is created with the geometry the module
  * parameters have at that moment.
  *
  * Regions are sparse: a page exists only once the kernel or userspace
@@ -257,6 +257,7 @@ static void nm_mem_free(struct netmap_mem *mem)
 			atomic_sub(mem->pools[p].in_use, nm_pool_counter[p]);
 		}
 		bitmap_free(mem->pools[p].bitmap);
+		bitmap_free(mem->pools[p].unusable);
 	}
 	mem->backing->fini(mem);
 	mutex_destroy(&mem->lock);
@@ -410,21 +411,40 @@ struct netmap_mem *netmap_mem_new_private(void)
 	return mem;
 }
 
-/**
- * netmap_mem_new_ext() - a private region whose objects exist already
- * @b: the backing (see mem_ext.c)
- * @data: the backing's state, owned by the region on success (@b->fini
- *	releases it), left to the caller on failure
- * @info: size and pool geometry of the region, checked by the caller
- *
- * For a region allocated by another kernel (a ptnet host): every object
- * counts as reserved, so this kernel never allocates nor frees one.
- *
- * Return: the region (one reference) or an ERR_PTR().
+/*
+ * Mark the objects of @pool the backing cannot hold (obj_ok()) as taken for
+ * good. Done before the region is published, so no lock is needed.
  */
-struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
-				      void *data,
-				      const struct nmreq_pools_info *info)
+static int nm_pool_mark_unusable(struct netmap_mem *mem,
+				 struct netmap_pool *pool)
+{
+	u32 i;
+
+	if (!mem->backing->obj_ok)
+		return 0;
+	for (i = pool->reserved; i < pool->objtotal; i++) {
+		if (mem->backing->obj_ok(mem, pool->offset +
+					 (u64)i * pool->objsize,
+					 pool->objsize))
+			continue;
+		if (!pool->unusable) {
+			pool->unusable = bitmap_zalloc(pool->objtotal,
+						       GFP_KERNEL);
+			if (!pool->unusable)
+				return -ENOMEM;
+		}
+		__set_bit(i, pool->unusable);
+		__set_bit(i, pool->bitmap);
+		pool->nunusable++;
+	}
+	return 0;
+}
+
+/* A private region over @b with the pools of @info; see the callers. */
+static struct netmap_mem *nm_mem_new_backed(const struct netmap_mem_backing *b,
+					    void *data,
+					    const struct nmreq_pools_info *info,
+					    const u32 reserved[NM_NPOOLS])
 {
 	const u64 ofs[NM_NPOOLS] = { info->nr_if_pool_offset,
 				     info->nr_ring_pool_offset,
@@ -442,9 +462,12 @@ struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
 	mem->backing_data = data;
-	for (p = 0; p < NM_NPOOLS && !err; p++)
+	for (p = 0; p < NM_NPOOLS && !err; p++) {
 		err = nm_pool_init(&mem->pools[p], ofs[p], num[p], size[p],
-				   num[p]);
+				   min(reserved[p], num[p]));
+		if (!err)
+			err = nm_pool_mark_unusable(mem, &mem->pools[p]);
+	}
 	if (!err) {
 		mutex_lock(&netmap_mem_table);
 		err = nm_mem_insert(mem, NM_GLOBAL_MEM_ID + 1, U16_MAX + 1);
@@ -457,7 +480,49 @@ struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
 	}
 	return mem;
 }
+
+/**
+ * netmap_mem_new_ext() - a private region whose objects exist already
+ * @b: the backing (see mem_ext.c)
+ * @data: the backing's state, owned by the region on success (@b->fini
+ *	releases it), left to the caller on failure
+ * @info: size and pool geometry of the region, checked by the caller
+ *
+ * For a region allocated by another kernel (a ptnet host): every object
+ * counts as reserved, so this kernel never allocates nor frees one.
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
+				      void *data,
+				      const struct nmreq_pools_info *info)
+{
+	const u32 all[NM_NPOOLS] = { info->nr_if_pool_objtotal,
+				     info->nr_ring_pool_objtotal,
+				     info->nr_buf_pool_objtotal };
+
+	return nm_mem_new_backed(b, data, info, all);
+}
 EXPORT_SYMBOL_GPL(netmap_mem_new_ext);
+
+/**
+ * netmap_mem_new_user() - a private region in memory the caller provides
+ * @b: the backing (see extmem.c)
+ * @data: as for netmap_mem_new_ext()
+ * @info: size and pool geometry of the region, checked by the caller
+ * @reserved: per pool, the first objects that are never handed out
+ *
+ * Objects the backing's obj_ok() refuses are never handed out either.
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_user(const struct netmap_mem_backing *b,
+				       void *data,
+				       const struct nmreq_pools_info *info,
+				       const u32 reserved[NM_NPOOLS])
+{
+	return nm_mem_new_backed(b, data, info, reserved);
+}
 
 /**
  * netmap_mem_find() - a reference to an existing region
@@ -525,8 +590,8 @@ int netmap_obj_alloc_locked(struct netmap_mem *mem, enum nm_pool_id p)
  * @p: the pool
  * @idx: the object; any value is accepted
  *
- * Indices that are out of range, reserved or not allocated are ignored:
- * buffer indices come from shared memory and may be anything.
+ * Indices that are out of range, reserved, unusable or not allocated are
+ * ignored: buffer indices come from shared memory and may be anything.
  *
  * Return: true when an object was freed.
  */
@@ -537,6 +602,8 @@ bool netmap_obj_free_locked(struct netmap_mem *mem, enum nm_pool_id p,
 
 	lockdep_assert_held(&mem->lock);
 	if (idx < pool->reserved || idx >= pool->objtotal)
+		return false;
+	if (pool->unusable && test_bit(idx, pool->unusable))
 		return false;
 	if (!__test_and_clear_bit(idx, pool->bitmap))
 		return false;
@@ -665,7 +732,8 @@ u32 netmap_obj_free_count_locked(const struct netmap_mem *mem,
 {
 	const struct netmap_pool *pool = &mem->pools[p];
 
-	return pool->objtotal - pool->reserved - pool->in_use;
+	return pool->objtotal - pool->reserved - pool->nunusable -
+	       pool->in_use;
 }
 
 /* Most slots a ring object of this region can hold. */

@@ -99,6 +99,9 @@ enum nm_pool_id {
  * @in_use: objects handed out and not yet freed
  * @hint: where the next free-object search starts
  * @bitmap: one bit per object, set when allocated or reserved
+ * @unusable: NULL, or one bit per object the backing cannot hold (set in
+ *	@bitmap too; never handed out nor freed)
+ * @nunusable: objects set in @unusable
  *
  * Protected by the lock of the region that holds the pool.
  */
@@ -110,6 +113,8 @@ struct netmap_pool {
 	u32 in_use;
 	u32 hint;
 	unsigned long *bitmap;
+	unsigned long *unusable;
+	u32 nunusable;
 };
 
 struct netmap_mem;
@@ -131,9 +136,12 @@ struct vm_fault;
  * @kaddr: optional, for a region mapped into the kernel as a whole (no
  *	struct page behind it, e.g. a PCI BAR): the kernel address of byte
  *	@ofs, from any context; used instead of @page when set.
+ * @obj_ok: optional: whether an object at [ofs, ofs + len) can be used;
+ *	asked once per object when the region is created (NULL: all can)
  *
- * Regions are sparse kernel memory (mem.c), or, in a ptnet guest, the
- * host's region seen through a PCI BAR (mem_ext.c).
+ * Regions are sparse kernel memory (mem.c), in a ptnet guest the host's
+ * region seen through a PCI BAR (mem_ext.c), or user memory given with
+ * the EXTMEM option (extmem.c).
  */
 struct netmap_mem_backing {
 	int (*init)(struct netmap_mem *mem);
@@ -145,6 +153,7 @@ struct netmap_mem_backing {
 	struct page *(*page)(struct netmap_mem *mem, unsigned long pgoff,
 			     gfp_t gfp);
 	void *(*kaddr)(struct netmap_mem *mem, u64 ofs);
+	bool (*obj_ok)(struct netmap_mem *mem, u64 ofs, u32 len);
 };
 
 /**
@@ -187,9 +196,24 @@ u32 netmap_mem_max_if_rings(const struct netmap_mem *mem);
 struct netmap_mem *netmap_mem_new_ext(const struct netmap_mem_backing *b,
 				      void *data,
 				      const struct nmreq_pools_info *info);
+struct netmap_mem *netmap_mem_new_user(const struct netmap_mem_backing *b,
+				       void *data,
+				       const struct nmreq_pools_info *info,
+				       const u32 reserved[NM_NPOOLS]);
 /* mem_ext.c: a region another kernel allocated, seen through a BAR */
 struct netmap_mem *netmap_mem_new_iomem(phys_addr_t base, u64 len,
 					const struct nmreq_pools_info *info);
+
+/*
+ * extmem.c: regions in user memory (the EXTMEM option of REGISTER). While
+ * a REGISTER with that option looks its port up (netmap_lock held),
+ * netmap_extmem_pending is the option's region, which the ports the lookup
+ * creates take through netmap_mem_new_port(); NULL otherwise.
+ */
+struct nmreq_option;
+extern struct netmap_mem *netmap_extmem_pending;
+struct netmap_mem *netmap_extmem_get(struct nmreq_option *opt);
+struct netmap_mem *netmap_mem_new_port(void);
 
 /* Objects; the caller holds mem->lock (netmap_mem_lock()). */
 void netmap_mem_lock(struct netmap_mem *mem);
@@ -552,6 +576,8 @@ int netmap_ring_range(struct netmap_port *port,
 		      u32 first[NM_NDIR], u32 last[NM_NDIR]);
 int netmap_register(struct netmap_priv *priv, const char *name,
 		    struct nmreq_register *reg);
+int netmap_register_mem(struct netmap_priv *priv, const char *name,
+			struct nmreq_register *reg, struct netmap_mem *ext);
 void netmap_register_finish(struct netmap_priv *priv, int err);
 void netmap_unregister(struct netmap_priv *priv);
 void netmap_port_fill_info(struct netmap_port *port,
@@ -602,6 +628,7 @@ extern atomic_t netmap_if_in_use;	/* netmap_if objects, all regions */
 extern atomic_t netmap_ring_in_use;	/* ring objects, all regions */
 extern atomic_t netmap_buf_in_use;	/* buffers, reserved ones excluded */
 extern atomic_t netmap_csb_count;	/* enabled CSBs (pinned user pages) */
+extern atomic_t netmap_extmem_pages;	/* user pages pinned by regions */
 extern atomic_t netmap_kloop_count;	/* running kloops */
 extern atomic_t netmap_kloop_errors;	/* bad CSB entries seen (not a leak) */
 

@@ -349,7 +349,7 @@ static int nm_pipe_parent_get(const char *name,
 		if (!mem)
 			return -EINVAL;
 	} else {
-		mem = netmap_mem_new_private();
+		mem = netmap_mem_new_port();
 		if (IS_ERR(mem))
 			return PTR_ERR(mem);
 	}

@@ -18,6 +18,7 @@ atomic_t netmap_if_in_use = ATOMIC_INIT(0);
 atomic_t netmap_ring_in_use = ATOMIC_INIT(0);
 atomic_t netmap_buf_in_use = ATOMIC_INIT(0);
 atomic_t netmap_csb_count = ATOMIC_INIT(0);
+atomic_t netmap_extmem_pages = ATOMIC_INIT(0);
 atomic_t netmap_kloop_count = ATOMIC_INIT(0);
 atomic_t netmap_kloop_errors = ATOMIC_INIT(0);
 
@@ -53,6 +54,8 @@ module_param_cb(buf_in_use, &netmap_stat_ops, &netmap_buf_in_use, 0444);
 MODULE_PARM_DESC(buf_in_use, "buffers allocated (read-only)");
 module_param_cb(csb_count, &netmap_stat_ops, &netmap_csb_count, 0444);
 MODULE_PARM_DESC(csb_count, "descriptors in CSB mode (read-only)");
+module_param_cb(extmem_pages, &netmap_stat_ops, &netmap_extmem_pages, 0444);
+MODULE_PARM_DESC(extmem_pages, "user pages pinned by EXTMEM regions (read-only)");
 module_param_cb(kloop_count, &netmap_stat_ops, &netmap_kloop_count, 0444);
 MODULE_PARM_DESC(kloop_count, "running sync kloops (read-only)");
 /* Not a leak counter: it only grows, one per bad CSB entry a kloop met. */

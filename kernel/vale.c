@@ -400,8 +400,9 @@ bool vale_is_port(const struct netmap_port *port)
 /**
  * vale_port_new() - a VALE port in no switch
  * @name: its name
- * @mem_id: the region for its rings: 0 for a new private one, else an
- *	existing region's id
+ * @mem_id: the region for its rings: 0 for a new private one (or the
+ *	region of a REGISTER's EXTMEM option: netmap_mem_new_port()), else
+ *	an existing region's id
  * @tx_rings: requested rings and slots; 0 asks for the default, other
  *	values are bounded
  * @rx_rings: likewise
@@ -427,7 +428,7 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 		if (!mem)
 			return ERR_PTR(-EINVAL);
 	} else {
-		mem = netmap_mem_new_private();
+		mem = netmap_mem_new_port();
 		if (IS_ERR(mem))
 			return ERR_CAST(mem);
 	}

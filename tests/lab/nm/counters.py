@@ -14,6 +14,7 @@ LEAK_COUNTERS = (
     "ring_in_use",
     "buf_in_use",
     "csb_count",  # descriptors in CSB mode (pinned user pages)
+    "extmem_pages",  # user pages pinned by EXTMEM regions
     "kloop_count",  # running sync kloops
 )
 # Pool sizes, as in upstream netmap.
