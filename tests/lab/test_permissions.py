@@ -111,6 +111,7 @@ PRIVILEGED = [
     ["delif", "{vp}"],
     ["legacy_delif", "{vp}"],
     ["reg", "{vp}", abi.NR_REG_ALL_NIC],
+    ["reg", "{vp}{{1", abi.NR_REG_ALL_NIC],  # a pipe in the persistent port's region
     ["reg", "{sw}:{vp}", abi.NR_REG_ALL_NIC],
     ["attach", "{sw}:{vp}"],
     ["detach", "{held}:{vp}"],
@@ -181,6 +182,7 @@ def test_with_net_admin_requests_on_netdevs_work(veth):
         ["legacy_detach", f"{sw}:{a}"],
         ["newif", vp],
         ["reg", vp, abi.NR_REG_ALL_NIC],
+        ["reg", f"{vp}{{1", abi.NR_REG_ALL_NIC],
         ["attach", f"{sw}:{vp}"],
         ["detach", f"{sw}:{vp}"],
         ["delif", vp],
