@@ -318,6 +318,7 @@ int ptnet_port_create(struct ptnet_dev *pt, u64 nifp_ofs)
 	strscpy(port->name, pt->netdev->name, sizeof(port->name));
 	port->mem = mem;
 	netmap_mem_get(mem);
+	netmap_port_set_admin(port, dev_net(pt->netdev));	/* a NIC */
 	port->pt_nifp = nifp;
 	port->pt_nifp_ofs = nifp_ofs;
 	for_each_dir(t) {

@@ -7,6 +7,7 @@
 #ifndef NETMAP_COMPAT_H
 #define NETMAP_COMPAT_H
 
+#include <linux/device.h>
 #include <linux/eventfd.h>
 #include <linux/mm.h>
 #include <linux/netdevice.h>
@@ -56,5 +57,15 @@ static inline void nm_netdev_set_netns_local(struct net_device *dev)
 	dev->features |= NETIF_F_NETNS_LOCAL;
 #endif
 }
+
+/*
+ * The device a struct device_type's devnode() callback gets: const since
+ * 6.2. Declare the callback's first parameter with this type.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+typedef const struct device nm_devnode_device;
+#else
+typedef struct device nm_devnode_device;
+#endif
 
 #endif /* NETMAP_COMPAT_H */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * The /dev/netmap misc device: open, release, ioctl, mmap and poll.
+ * The /dev/netmap character device: open, release, ioctl, mmap and poll.
  *
  * Every open file descriptor owns one struct netmap_priv, created in open
  * and destroyed in release. Release unbinds whatever the descriptor bound;
@@ -17,14 +17,16 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cdev.h>
+#include <linux/device.h>
 #include <linux/errno.h>
 #include <linux/fs.h>
-#include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 
+#include "compat.h"
 #include "netmap_kern.h"
 
 static int netmap_open(struct inode *inode, struct file *file)
@@ -120,19 +122,91 @@ static const struct file_operations netmap_fops = {
 	.flush = netmap_flush,
 };
 
-static struct miscdevice netmap_miscdev = {
-	.minor = MISC_DYNAMIC_MINOR,
+/*
+ * The node: a character device of its own class, so that devtmpfs gives
+ * it the owner, group and mode of the module parameters (perm.c) when it
+ * creates it at registration; a misc device could only set the mode.
+ */
+static dev_t netmap_devt;
+static struct cdev netmap_cdev;
+static struct device *netmap_device;
+static umode_t netmap_node_mode;
+static kuid_t netmap_node_uid;
+static kgid_t netmap_node_gid;
+
+static char *netmap_devnode(nm_devnode_device *dev, umode_t *mode,
+			    kuid_t *uid, kgid_t *gid)
+{
+	if (mode)
+		*mode = netmap_node_mode;
+	if (uid)
+		*uid = netmap_node_uid;
+	if (gid)
+		*gid = netmap_node_gid;
+	return NULL;		/* the device's name: /dev/netmap */
+}
+
+static const struct device_type netmap_dev_type = {
 	.name = "netmap",
-	.fops = &netmap_fops,
-	.mode = 0666,
+	.devnode = netmap_devnode,
 };
+
+static struct class netmap_class = {
+	.name = "netmap",
+};
+
+static void netmap_device_release(struct device *dev)
+{
+	kfree(dev);
+}
 
 int netmap_dev_init(void)
 {
-	return misc_register(&netmap_miscdev);
+	struct device *dev;
+	int err;
+
+	err = netmap_dev_node_perm(&netmap_node_mode, &netmap_node_uid,
+				   &netmap_node_gid);
+	if (err)
+		return err;
+	err = alloc_chrdev_region(&netmap_devt, 0, 1, "netmap");
+	if (err)
+		return err;
+	err = class_register(&netmap_class);
+	if (err)
+		goto fail_region;
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev) {
+		err = -ENOMEM;
+		goto fail_class;
+	}
+	device_initialize(dev);
+	dev->devt = netmap_devt;
+	dev->class = &netmap_class;
+	dev->type = &netmap_dev_type;
+	dev->release = netmap_device_release;
+	cdev_init(&netmap_cdev, &netmap_fops);
+	netmap_cdev.owner = THIS_MODULE;
+	err = dev_set_name(dev, "netmap");
+	if (!err)
+		err = cdev_device_add(&netmap_cdev, dev);
+	if (err) {
+		put_device(dev);
+		goto fail_class;
+	}
+	netmap_device = dev;
+	return 0;
+fail_class:
+	class_unregister(&netmap_class);
+fail_region:
+	unregister_chrdev_region(netmap_devt, 1);
+	return err;
 }
 
 void netmap_dev_exit(void)
 {
-	misc_deregister(&netmap_miscdev);
+	cdev_device_del(&netmap_cdev, netmap_device);
+	put_device(netmap_device);
+	class_unregister(&netmap_class);
+	unregister_chrdev_region(netmap_devt, 1);
 }

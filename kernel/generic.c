@@ -6,7 +6,8 @@
  * generic_tx.c.)
  *
  * Lookup: a plain name that no registered port has names a netdev of the
- * caller's network namespace (dev_get_by_name()). A device has at most one
+ * caller's network namespace (dev_get_by_name()), for a caller with
+ * CAP_NET_ADMIN over that namespace (perm.c). A device has at most one
  * port, found through the list of generic ports by the device pointer, so
  * two namespaces may each have their "eth0". The port uses the global
  * memory region.
@@ -388,6 +389,7 @@ static struct nm_gen_port *nm_gen_new(struct net_device *dev)
 	netmap_port_init(port, &nm_gen_ops);
 	strscpy(port->name, dev->name, sizeof(port->name));
 	port->mem = mem;
+	netmap_port_set_admin(port, dev_net(dev));
 	port->nrings[NM_TX] = nm_gen_nqueues(dev->real_num_tx_queues);
 	port->nrings[NM_RX] = nm_gen_nqueues(dev->real_num_rx_queues);
 	for_each_dir(t) {
@@ -467,7 +469,7 @@ static struct nm_gen_port *nm_gen_find(struct net_device *dev)
  * Creates the port when the device has none. netmap_lock held.
  *
  * Return: 0, -ENXIO when the caller's namespace has no such device,
- * -EINVAL or -ENOMEM.
+ * -EPERM without CAP_NET_ADMIN over it (perm.c), -EINVAL or -ENOMEM.
  */
 int netmap_generic_lookup(const char *name, const struct nmreq_register *reg,
 			  struct netmap_port **portp)
@@ -480,6 +482,11 @@ int netmap_generic_lookup(const char *name, const struct nmreq_register *reg,
 	dev = dev_get_by_name(current->nsproxy->net_ns, name);
 	if (!dev)
 		return -ENXIO;
+	err = netmap_net_admin(dev_net(dev));
+	if (err) {
+		dev_put(dev);
+		return err;
+	}
 	rtnl_lock();
 	gp = nm_gen_find(dev);
 	rtnl_unlock();

@@ -57,11 +57,13 @@
 #include <linux/poll.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/wait.h>
 
 #include <net/netmap.h>
 
 struct file;
+struct user_namespace;
 struct vm_area_struct;
 
 /* Internal ring direction, an array index; ring->dir uses NR_TX/NR_RX. */
@@ -446,6 +448,9 @@ struct netmap_port_ops {
  *	@mem, which every binding shares; its rings and buffers are the
  *	host's, so no extra buffers, pipes or monitors. NULL elsewhere.
  * @pt_nifp_ofs: the offset of @pt_nifp in @mem
+ * @admin_ns: a port that stands for a netdev: the user namespace owning
+ *	the netdev's network namespace, in which every use of the port needs
+ *	CAP_NET_ADMIN (perm.c); NULL for the others
  */
 struct netmap_port {
 	char name[NETMAP_REQ_IFNAMSIZ];
@@ -463,6 +468,7 @@ struct netmap_port {
 	struct list_head pipes;
 	struct netmap_if *pt_nifp;
 	u64 pt_nifp_ofs;
+	struct user_namespace *admin_ns;
 };
 
 extern struct mutex netmap_lock;
@@ -616,6 +622,13 @@ long netmap_ioctl_legacy(struct netmap_priv *priv, unsigned int cmd,
 
 int netmap_dev_init(void);
 void netmap_dev_exit(void);
+
+/* perm.c: who may use netmap */
+struct net;
+int netmap_dev_node_perm(umode_t *mode, kuid_t *uid, kgid_t *gid);
+int netmap_net_admin(const struct net *net);
+void netmap_port_set_admin(struct netmap_port *port, const struct net *net);
+int netmap_port_admin(const struct netmap_port *port);
 
 /*
  * Leak accounting, read-only under /sys/module/netmap/parameters/. Every

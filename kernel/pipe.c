@@ -336,6 +336,10 @@ static int nm_pipe_parent_get(const char *name,
 		netmap_port_put(parent);
 		return -EOPNOTSUPP;
 	}
+	if (parent && netmap_port_admin(parent)) {	/* a persistent port */
+		netmap_port_put(parent);
+		return -EPERM;
+	}
 	if (parent) {
 		if (mem_id && mem_id != parent->mem->id) {
 			netmap_port_put(parent);

@@ -26,6 +26,7 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/user_namespace.h>
 
 #include "netmap_kern.h"
 
@@ -53,6 +54,8 @@ EXPORT_SYMBOL_GPL(netmap_port_init);
 /* The port's storage is about to be freed: stop counting it. */
 void netmap_port_fini(struct netmap_port *port)
 {
+	put_user_ns(port->admin_ns);
+	port->admin_ns = NULL;
 	atomic_dec(&netmap_port_count);
 }
 EXPORT_SYMBOL_GPL(netmap_port_fini);
@@ -271,13 +274,15 @@ u32 netmap_bound_value(u32 v, u32 dflt, u32 lo, u32 hi)
  * netmap_lock held.
  *
  * Return: 0, -EINVAL for a bad name, -ENXIO for an unknown one,
- * -EOPNOTSUPP for kinds of ports this module does not have yet, or
- * -ENOMEM.
+ * -EPERM for a port that stands for a netdev the caller may not
+ * administer (perm.c), -EOPNOTSUPP for kinds of ports this module does
+ * not have yet, or -ENOMEM.
  */
 int netmap_port_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
 {
 	struct netmap_port *port;
+	int err;
 
 	lockdep_assert_held(&netmap_lock);
 	if (reg && reg->nr_mode == NR_REG_NULL)
@@ -294,6 +299,11 @@ int netmap_port_lookup(const char *name, const struct nmreq_register *reg,
 	port = netmap_port_find(name);
 	if (!port)
 		return netmap_generic_lookup(name, reg, portp);
+	err = netmap_port_admin(port);	/* a persistent or ptnet port */
+	if (err) {
+		netmap_port_put(port);
+		return err;
+	}
 	*portp = port;
 	return 0;
 }

@@ -42,9 +42,13 @@
 #include <linux/kernel.h>
 #include <linux/list.h>
 #include <linux/moduleparam.h>
+#include <linux/netdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
+#include <net/net_namespace.h>
 
 #include "vale.h"
 
@@ -484,6 +488,11 @@ static int vale_persistent_join(const char *swname, const char *pname,
 		netmap_port_put(port);
 		return -ENOENT;
 	}
+	err = netmap_port_admin(port);
+	if (err) {
+		netmap_port_put(port);
+		return err;
+	}
 	if (rcu_access_pointer(vp->m.sw) || port->users) {
 		netmap_port_put(port);
 		return -EBUSY;
@@ -511,7 +520,8 @@ static int vale_persistent_join(const char *swname, const char *pname,
  * netmap_lock held.
  *
  * Return: 0, -EINVAL for a bad name or nr_mem_id, -EBUSY (a NIC of the
- * switch, or a persistent port busy elsewhere), -ENOMEM or -ENOSPC.
+ * switch, or a persistent port busy elsewhere), -EPERM (a persistent port
+ * the caller may not administer, perm.c), -ENOMEM or -ENOSPC.
  */
 int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
@@ -533,6 +543,9 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		if (m->nic)
 			return -EBUSY;
 		vp = container_of(m, struct vale_port, m);
+		err = netmap_port_admin(&vp->up);	/* a persistent one */
+		if (err)
+			return err;
 		if (mem_id && mem_id != vp->up.mem->id)
 			return -EINVAL;
 		netmap_port_get(&vp->up);
@@ -585,7 +598,8 @@ static bool vale_plain_name_ok(const char *name)
  * @req: the geometry (0: defaults); nr_mem_id 0 gives the port a private
  *	region, another value puts its rings in that existing region
  *
- * Return: 0, -EINVAL (bad name, or no region has id nr_mem_id), -EEXIST
+ * Return: 0, -EINVAL (bad name, or no region has id nr_mem_id), -EPERM
+ * (no CAP_NET_ADMIN over the caller's network namespace, perm.c), -EEXIST
  * (a port or netdev has the name) or -ENOMEM.
  */
 int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
@@ -597,6 +611,9 @@ int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 
 	if (!vale_plain_name_ok(name))
 		return -EINVAL;
+	err = netmap_net_admin(current->nsproxy->net_ns);
+	if (err)
+		return err;
 	dev = vale_netdev_new(name);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
@@ -614,6 +631,7 @@ int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 		err = PTR_ERR(vp);
 		goto fail;
 	}
+	netmap_port_set_admin(&vp->up, dev_net(dev));
 	err = vale_netdev_register(dev, vp);
 	if (err) {
 		netmap_port_put(&vp->up);
@@ -655,8 +673,9 @@ static void vale_persistent_delete(struct vale_port *vp)
  *
  * The port leaves its switch if it is in one.
  *
- * Return: 0, -ENXIO (no such port), -EINVAL (not a persistent VALE port)
- * or -EBUSY (bound, or holding pipes).
+ * Return: 0, -ENXIO (no such port), -EINVAL (not a persistent VALE port),
+ * -EPERM (its netdev's namespace is not the caller's to administer,
+ * perm.c) or -EBUSY (bound, or holding pipes).
  */
 int netmap_vale_delif(const char *name)
 {
@@ -673,6 +692,8 @@ int netmap_vale_delif(const char *name)
 	vp = vale_port_of(port);
 	if (!vale_is_port(port) || !vp->persistent)
 		err = -EINVAL;
+	else if (netmap_port_admin(port))
+		err = -EPERM;
 	else if (port->users || port->refs > 2)
 		err = -EBUSY;
 	netmap_port_put(port);

@@ -193,6 +193,7 @@ int vale_nic_attach(const char *swname, const char *ifname, bool host,
 		    u32 *idx);
 int vale_nic_detach(struct vale_member *m);
 bool vale_member_is_nic(const struct vale_member *m);
+int vale_member_admin(struct vale_member *m);
 int vale_nic_polling(struct vale_member *m, bool on,
 		     const struct nmreq_vale_polling *req);
 

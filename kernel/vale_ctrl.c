@@ -64,6 +64,8 @@ static int vale_attach_persistent(const char *swname, const char *ifname,
 		err = -ENOENT;
 	else if (host)
 		err = -EINVAL;		/* VALE ports have no host stack */
+	else if (netmap_port_admin(port))
+		err = -EPERM;
 	else if (rcu_access_pointer(vp->m.sw) || port->users)
 		err = -EBUSY;
 	else
@@ -118,7 +120,8 @@ int netmap_vale_attach(const char *name, struct nmreq_vale_attach *req)
  * @req: port_index is set
  *
  * Return: 0, -EINVAL (bad name, or the host member of a NIC), -ENXIO (not
- * in the switch) or -EBUSY (a bound or ephemeral VALE port).
+ * in the switch), -EPERM (a NIC or persistent port the caller may not
+ * administer, perm.c) or -EBUSY (a bound or ephemeral VALE port).
  */
 int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req)
 {
@@ -128,7 +131,9 @@ int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req)
 
 	mutex_lock(&netmap_lock);
 	m = vale_member_by_name(name, &err);
-	if (m) {
+	if (m)
+		err = vale_member_admin(m);
+	if (m && !err) {
 		req->port_index = m->idx;
 		if (m->nic) {
 			err = vale_nic_detach(m);
@@ -199,8 +204,8 @@ out:
  * @on: enable
  * @req: enable: the mode and the CPUs
  *
- * Return: 0, -ENXIO (no such member), -EINVAL (not a NIC, bad mode or
- * CPUs), -EBUSY (already in that state) or -ENOMEM.
+ * Return: 0, -ENXIO (no such member), -EPERM (perm.c), -EINVAL (not a
+ * NIC, bad mode or CPUs), -EBUSY (already in that state) or -ENOMEM.
  */
 int netmap_vale_polling(const char *name, bool on,
 			const struct nmreq_vale_polling *req)
@@ -211,6 +216,8 @@ int netmap_vale_polling(const char *name, bool on,
 	mutex_lock(&netmap_lock);
 	m = vale_member_by_name(name, &err);
 	if (m)
+		err = vale_member_admin(m);
+	if (m && !err)
 		err = vale_nic_polling(m, on, req);
 	mutex_unlock(&netmap_lock);
 	return err;

@@ -128,6 +128,18 @@ bool vale_member_is_nic(const struct vale_member *m)
 	return m->nic;
 }
 
+/*
+ * May the caller detach or poll @m? A NIC, its host member and a persistent
+ * port need CAP_NET_ADMIN over their netdev's namespace (perm.c).
+ * netmap_lock held.
+ */
+int vale_member_admin(struct vale_member *m)
+{
+	if (m->nic)
+		return netmap_port_admin(vale_nic_of(m)->priv->port);
+	return netmap_port_admin(&container_of(m, struct vale_port, m)->up);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Destinations: called by the forwarders, d->lock held                    */
 /* ---------------------------------------------------------------------- */

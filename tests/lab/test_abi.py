@@ -9,10 +9,10 @@ import pytest
 from nm import Port, Request, abi, counters, ctrl, dev_open, errno_of, ioctl, pools_info, port_info
 
 
-def test_device_is_a_world_usable_char_device():
+def test_device_is_a_root_only_char_device():
     st = os.stat("/dev/netmap")
     assert stat.S_ISCHR(st.st_mode)
-    assert st.st_mode & 0o666 == 0o666
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0  # test_permissions.py
 
 
 def test_leak_counters_exist_are_read_only_and_idle(idle_counters):
