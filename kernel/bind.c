@@ -375,8 +375,10 @@ static void nm_unbind(struct netmap_priv *priv)
 		if (priv->flags & NR_EXCLUSIVE)
 			kring->exclusive = false;
 	}
-	if (!--port->users)
+	if (!--port->users) {
+		netmap_monitor_parent_off(port);
 		port->ops->deactivate(port);
+	}
 	netmap_port_put(port);
 	mutex_unlock(&netmap_lock);
 	priv->bound = NULL;

@@ -6,93 +6,116 @@
  *
  * A monitor request names the monitored port X and its rings exactly as a
  * registration of X would (mode, ring id, X's name); the monitor flags make
- * it a new, unnamed monitor port instead. The monitor has as many ring
- * pairs as X (max(X's tx, X's rx) hardware rings, and X's host rings when
- * X has them) in X's memory region. Only its rx rings carry traffic: rx
- * ring i gets what crosses X's tx ring i and X's rx ring i (host rings
- * likewise), in the order the crossings happen. Its tx rings take and drop
- * whatever they are given.
+ * it a new, unnamed monitor port instead. X must be in netmap mode (bound
+ * by someone), else -EINVAL. The monitor has max(X's tx, X's rx) hardware
+ * rx rings, X's host rings when X has them, and one tx ring, which cannot
+ * send (a txsync with slots to send fails with -EIO). Its rings have X's
+ * slot counts unless the request asks otherwise, at most
+ * NM_MON_MAX_SLOTS. Copy monitors have a private region of their own; a
+ * zero-copy monitor lives in X's region, since it trades buffers with X.
  *
- * When a packet is seen:
- *   copy, tx     when X's owner hands it over (its txsync), before X sends
- *                it; the copy is marked NS_TXMON;
- *   copy, rx     when X's rxsync reports it to X's owner;
- *   zero-copy    after X is done with it: a received packet once X's owner
- *                released it, a sent one once X gave its slot back (for a
- *                pipe, once the other end released it). The buffer itself
- *                moves to the monitor and X's slot gets the monitor's
- *                free buffer, both marked NS_BUF_CHANGED.
- * A packet that finds the monitor ring full is dropped for the monitor
- * (whole, never a part of a fragment chain that fits).
+ * Only the rx rings carry traffic: rx ring i gets what crosses X's tx ring
+ * i and X's rx ring i (host rings likewise), in the order the crossings
+ * happen. A packet is seen:
+ *   copy, tx     at X's txsync, slots hwcur..head, before X passes them
+ *                on; the copy is marked NS_TXMON;
+ *   copy, rx     the moment it lands in X's rx ring (a VALE switch or a
+ *                pipe's other end delivering it, netmap_monitor_landed()),
+ *                whether or not anyone reads X; otherwise (a NIC) at X's
+ *                rxsync. X's reader still gets its copy;
+ *   zero-copy    once X is done with it. rx: the slots X's reader released
+ *                (hwcur..head), before X's rxsync. tx: the slots X's
+ *                txsync completed (old tail + 1 .. new tail + 1): a VALE
+ *                port completes them at once; a pipe end only once the
+ *                other end released them, so they are taken from the
+ *                other end's rx ring, which holds the buffers, at X's next
+ *                txsync. The buffer moves to the monitor and X's slot
+ *                gets the monitor's old buffer, both marked
+ *                NS_BUF_CHANGED (a VALE switch has already made its
+ *                copies by then).
+ * When more packets arrive than the monitor ring has room for, the oldest
+ * of them are dropped for the monitor (whole fragment chains).
  *
- * Several copy monitors may watch a ring; a zero-copy monitor needs the
- * ring's released (or freed) slots for itself: a second one gets -EBUSY.
- * Monitoring starts when the monitor is bound, which needs X active
- * (bound by someone): otherwise -ENXIO. A bound monitor keeps X's rings
- * (and so X's netmap mode) alive until it is closed.
+ * Several copy monitors may watch a ring; the buffers a zero-copy monitor
+ * takes can only go to one of them: a second one gets -EBUSY. When X
+ * leaves netmap mode (its last binding goes), its monitors are unhooked
+ * and their rxsync fails with -EIO from then on.
  *
- * How it hooks in: a watched ring's nm_sync is replaced by nm_mon_sync(),
+ * Everything in X's rings and the monitor's is user-writable: each slot is
+ * read once and its buffer index and length checked before use.
+ *
+ * How it hooks in. A watched ring's nm_sync is replaced by nm_mon_sync(),
  * which runs the ring's own sync between the before- and after-steps of
- * its links. The hook is installed and removed under netmap_lock and the
+ * its links; the hook is installed and removed under netmap_lock and the
  * ring's lock (IRQs off: some syncs run in IRQ context, see irqsafe_sync).
+ * Deliveries into a watched rx ring run under the deliverer's locks, not
+ * the ring's: they find the links through kring->mon under RCU, and the
+ * links are freed after a grace period.
  *
  * A monitor rx ring is filled as a pipe's rx ring is, without its lock:
- * the watched rings (producers, serialised by mon->lock, IRQ-safe) write
- * the free slots from mk->peer_tail on and publish it; the monitor's rxsync
- * publishes mk->nr_hwcur as it releases slots. Both with release/acquire.
- * So the producers, which may run in any context, never take a ring lock
- * that process context holds with IRQs on.
+ * the producers (watched rings and deliveries, serialised by mon->lock, an
+ * IRQ-safe leaf lock) write the free slots from mk->peer_tail on and
+ * publish it; the monitor's rxsync publishes mk->nr_hwcur as it releases
+ * slots. Both with release/acquire.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/list.h>
+#include <linux/rculist.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
 #include "netmap_kern.h"
 
 #define NM_MON_FLAGS	(NR_MONITOR_TX | NR_MONITOR_RX | NR_ZCOPY_MON)
+#define NM_MON_MAX_SLOTS	4096
 
-/* What a link takes from the watched ring, and when. */
+/* What a link takes, and when. */
 enum nm_mon_kind {
 	NM_MON_COPY_TX,	/* copy [seen, head) before the sync */
-	NM_MON_COPY_RX,	/* copy the slots the sync reported */
+	NM_MON_COPY_RX,	/* copy what lands, or what the sync reported */
 	NM_MON_ZREL,	/* swap the slots released, before the sync */
-	NM_MON_ZFREE,	/* swap the slots the sync freed (from seen on) */
+	NM_MON_ZFREE,	/* swap the slots the sync completed */
+	NM_MON_ZPIPE,	/* swap what the pipe's other end released */
 };
+
+struct nm_mon_port;
 
 /**
  * struct nm_mon_link - one monitor rx ring fed by one watched ring
- * @node: entry in the watched ring's list
- * @pk: the watched ring
+ * @node: entry in the watched ring's list (RCU)
+ * @pk: the watched ring, whose sync is hooked
+ * @bk: the ring whose slots are taken: @pk, or for NM_MON_ZPIPE the rx
+ *	ring @pk feeds
  * @mk: the monitor's rx ring
+ * @mon: the monitor
  * @kind: what it takes
  * @txmon: NS_TXMON when the traffic is the watched port's tx traffic
- * @seen: NM_MON_COPY_TX and NM_MON_ZFREE: the next slot to take
- * @lock: the producers' lock of the monitor (nm_mon_port.lock)
+ * @seen: the next slot of @bk to take (all kinds but NM_MON_ZREL)
+ * @st_free: the watched ring's state, to free once the link is gone
  */
 struct nm_mon_link {
 	struct list_head node;
 	struct netmap_kring *pk;
+	struct netmap_kring *bk;
 	struct netmap_kring *mk;
+	struct nm_mon_port *mon;
 	enum nm_mon_kind kind;
 	u16 txmon;
 	u32 seen;
-	spinlock_t *lock;
+	struct netmap_mon_kring *st_free;
 };
 
 /**
  * struct netmap_mon_kring - the monitors of one watched ring
  * @sync: the ring's own sync
  * @links: the links, in attach order
- * @zcopy: a zero-copy link is among them
  */
 struct netmap_mon_kring {
 	int (*sync)(struct netmap_kring *kring);
 	struct list_head links;
-	bool zcopy;
 };
 
 /**
@@ -103,6 +126,7 @@ struct netmap_mon_kring {
  * @last: one past the last, per direction
  * @dirs: which directions are watched (bit NM_TX, bit NM_RX)
  * @zcopy: zero-copy
+ * @gone: the parent left netmap mode; the links are gone
  * @links: the links while bound
  * @nlinks: how many
  * @lock: serialises the producers of all the monitor's rx rings
@@ -114,6 +138,7 @@ struct nm_mon_port {
 	u32 last[NM_NDIR];
 	unsigned int dirs;
 	bool zcopy;
+	bool gone;
 	struct nm_mon_link *links;
 	u32 nlinks;
 	spinlock_t lock;
@@ -124,25 +149,31 @@ static struct nm_mon_port *nm_mon_port(struct netmap_port *port)
 	return container_of(port, struct nm_mon_port, up);
 }
 
+static bool nm_mon_kind_zcopy(enum nm_mon_kind kind)
+{
+	return kind == NM_MON_ZREL || kind == NM_MON_ZFREE ||
+	       kind == NM_MON_ZPIPE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Moving packets                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* Copy @len bytes between two buffers of one region. */
-static void nm_mon_buf_copy(struct netmap_mem *mem, u32 dst, u32 src,
-			    u32 len)
+/* Copy @len bytes from a buffer of @smem to one of @dmem. */
+static void nm_mon_buf_copy(struct netmap_mem *dmem, u32 didx,
+			    struct netmap_mem *smem, u32 sidx, u32 len)
 {
 	u32 off = 0;
 
 	while (off < len) {
 		u32 n = len - off, m;
-		void *s = netmap_buf_chunk(mem, src, off, &n);
+		void *s = netmap_buf_chunk(smem, sidx, off, &n);
 		void *d;
 
 		if (!s)
 			return;
 		m = n;
-		d = netmap_buf_chunk(mem, dst, off, &m);
+		d = netmap_buf_chunk(dmem, didx, off, &m);
 		if (!d)
 			return;
 		memcpy(d, s, m);
@@ -150,100 +181,146 @@ static void nm_mon_buf_copy(struct netmap_mem *mem, u32 dst, u32 src,
 	}
 }
 
-/* Slots of the packet at @i, not going past @to. */
-static u32 nm_mon_chain(struct netmap_kring *pk, u32 i, u32 to)
+/* Slots of the packet at @i of @k, not going past @to; at least 1. */
+static u32 nm_mon_chain(struct netmap_kring *k, u32 i, u32 to)
 {
-	struct netmap_slot *slot = nm_ring_slots(pk->ring);
-	u32 k = 0;
+	struct netmap_slot *slot = nm_ring_slots(k->ring);
+	u32 n = 0;
 
 	while (i != to) {
-		k++;
+		n++;
 		if (!(READ_ONCE(slot[i].flags) & NS_MOREFRAG))
 			break;
-		i = nm_next(i, pk->num_slots);
+		i = nm_next(i, k->num_slots);
 	}
-	return k;
+	return n;
 }
 
-/* One slot of the watched ring into the monitor ring, copied or swapped. */
-static void nm_mon_slot(struct nm_mon_link *l, u32 i, u32 t)
+/* Slot @i of @src into slot @t of the monitor ring, copied or swapped. */
+static void nm_mon_slot(struct nm_mon_link *l, struct netmap_kring *src,
+			u32 i, u32 t)
 {
-	struct netmap_slot *ps = &nm_ring_slots(l->pk->ring)[i];
+	struct netmap_slot *ps = &nm_ring_slots(src->ring)[i];
 	struct netmap_slot *ms = &nm_ring_slots(l->mk->ring)[t];
 	u32 pidx = READ_ONCE(ps->buf_idx);
 	u32 midx = READ_ONCE(ms->buf_idx);
 	u32 len = READ_ONCE(ps->len);
 	u16 flags = (READ_ONCE(ps->flags) & NS_MOREFRAG) | l->txmon;
 
-	if (pidx < NM_RESERVED_BUFS || pidx >= l->pk->nbufs ||
+	if (pidx < NM_RESERVED_BUFS || pidx >= src->nbufs ||
 	    midx < NM_RESERVED_BUFS || midx >= l->mk->nbufs)
 		len = 0;
-	len = min3(len, l->pk->buf_size, l->mk->buf_size);
-	if (len && (l->kind == NM_MON_ZREL || l->kind == NM_MON_ZFREE)) {
+	len = min3(len, src->buf_size, l->mk->buf_size);
+	if (len && nm_mon_kind_zcopy(l->kind)) {
 		WRITE_ONCE(ms->buf_idx, pidx);
 		WRITE_ONCE(ps->buf_idx, midx);
 		WRITE_ONCE(ps->flags, NS_BUF_CHANGED);
 		flags |= NS_BUF_CHANGED;
 	} else if (len) {
-		nm_mon_buf_copy(l->mk->port->mem, midx, pidx, len);
+		nm_mon_buf_copy(l->mk->port->mem, midx, src->port->mem, pidx,
+				len);
 	}
 	WRITE_ONCE(ms->len, len);
 	WRITE_ONCE(ms->flags, flags);
 }
 
 /*
- * The packets in [@from, @to) of the watched ring into the monitor ring,
- * as far as they fit. The watched ring's lock is held.
+ * The slots [@from, @to) of @src into the monitor ring: when they do not
+ * all fit, the oldest packets are left out. mon->lock held. Returns
+ * whether the monitor ring got anything.
  */
-static void nm_mon_range(struct nm_mon_link *l, u32 from, u32 to)
+static bool nm_mon_put_locked(struct nm_mon_link *l, struct netmap_kring *src,
+			      u32 from, u32 to)
 {
-	struct netmap_kring *pk = l->pk, *mk = l->mk;
-	u32 mn = mk->num_slots;
+	struct netmap_kring *mk = l->mk;
+	u32 mn = mk->num_slots, sn = src->num_slots;
+	u32 t = mk->peer_tail, t0 = t;
+	u32 room = nm_dist(t, nm_back(smp_load_acquire(&mk->nr_hwcur), 1, mn),
+			   mn);
+
+	while (nm_dist(from, to, sn) > room) {
+		from += nm_mon_chain(src, from, to);
+		if (from >= sn)
+			from -= sn;
+	}
+	for (; from != to; from = nm_next(from, sn), t = nm_next(t, mn))
+		nm_mon_slot(l, src, from, t);
+	if (t == t0)
+		return false;
+	smp_store_release(&mk->peer_tail, t);
+	return true;
+}
+
+/* nm_mon_put_locked() with the lock, and the wake-up. */
+static void nm_mon_put(struct nm_mon_link *l, struct netmap_kring *src,
+		       u32 from, u32 to)
+{
 	unsigned long flags;
-	u32 t, t0, room;
+	bool moved;
 
 	if (from == to)
 		return;
-	spin_lock_irqsave(l->lock, flags);
-	t = t0 = mk->peer_tail;
-	room = nm_dist(t, nm_back(smp_load_acquire(&mk->nr_hwcur), 1, mn), mn);
-	while (from != to) {
-		u32 k = nm_mon_chain(pk, from, to), j;
+	spin_lock_irqsave(&l->mon->lock, flags);
+	moved = nm_mon_put_locked(l, src, from, to);
+	spin_unlock_irqrestore(&l->mon->lock, flags);
+	if (moved)
+		netmap_kring_wake(l->mk);
+}
 
-		if (k <= room) {
-			for (j = 0; j < k; j++) {
-				nm_mon_slot(l, from, t);
-				from = nm_next(from, pk->num_slots);
-				t = nm_next(t, mn);
-			}
-			room -= k;
-		} else {
-			from = (from + k) % pk->num_slots;
-		}
+/*
+ * A copy-rx link after the watched ring's rxsync: what the sync reported
+ * from @seen on, unless a delivery took it already (then @seen is at or
+ * past the new tail).
+ */
+static void nm_mon_rx_reported(struct nm_mon_link *l, u32 old_tail,
+			       u32 new_tail)
+{
+	struct netmap_kring *pk = l->pk;
+	u32 n = pk->num_slots;
+	unsigned long flags;
+	bool moved = false;
+
+	spin_lock_irqsave(&l->mon->lock, flags);
+	if (nm_dist(old_tail, l->seen, n) < nm_dist(old_tail, new_tail, n)) {
+		moved = nm_mon_put_locked(l, pk, l->seen, new_tail);
+		l->seen = new_tail;
 	}
-	if (t != t0)
-		smp_store_release(&mk->peer_tail, t);
-	spin_unlock_irqrestore(l->lock, flags);
-	if (t != t0)
-		netmap_kring_wake(mk);
+	spin_unlock_irqrestore(&l->mon->lock, flags);
+	if (moved)
+		netmap_kring_wake(l->mk);
 }
 
 /* The sync of a watched ring. Its lock is held. */
 static int nm_mon_sync(struct netmap_kring *pk)
 {
-	struct netmap_mon_kring *st = pk->mon;
+	struct netmap_mon_kring *st =
+		rcu_dereference_protected(pk->mon, lockdep_is_held(&pk->lock));
 	u32 n = pk->num_slots;
 	u32 old_tail = pk->nr_hwtail;
 	u32 old_cur = pk->nr_hwcur;
 	struct nm_mon_link *l;
+	u32 to;
 	int err;
 
 	list_for_each_entry(l, &st->links, node) {
-		if (l->kind == NM_MON_COPY_TX) {
-			nm_mon_range(l, l->seen, pk->rhead);
+		switch (l->kind) {
+		case NM_MON_COPY_TX:
+			nm_mon_put(l, pk, l->seen, pk->rhead);
 			l->seen = pk->rhead;
-		} else if (l->kind == NM_MON_ZREL) {
-			nm_mon_range(l, old_cur, pk->rhead);
+			break;
+		case NM_MON_ZREL:
+			nm_mon_put(l, pk, old_cur, pk->rhead);
+			break;
+		case NM_MON_ZPIPE:
+			/* Released by the other end: ours until we refill. */
+			to = smp_load_acquire(&l->bk->nr_hwcur);
+			if (to < l->bk->num_slots) {
+				nm_mon_put(l, l->bk, l->seen, to);
+				l->seen = to;
+			}
+			break;
+		default:
+			break;
 		}
 	}
 	err = st->sync(pk);
@@ -251,31 +328,93 @@ static int nm_mon_sync(struct netmap_kring *pk)
 		return err;
 	list_for_each_entry(l, &st->links, node) {
 		if (l->kind == NM_MON_COPY_RX) {
-			nm_mon_range(l, old_tail, pk->nr_hwtail);
-		} else if (l->kind == NM_MON_ZFREE &&
-			   nm_dist(old_tail, l->seen, n) <
-			   nm_dist(old_tail, pk->nr_hwtail, n)) {
-			nm_mon_range(l, l->seen, pk->nr_hwtail);
-			l->seen = pk->nr_hwtail;
+			nm_mon_rx_reported(l, old_tail, pk->nr_hwtail);
+		} else if (l->kind == NM_MON_ZFREE) {
+			u32 done = nm_next(pk->nr_hwtail, n);
+			u32 old_done = nm_next(old_tail, n);
+
+			if (nm_dist(old_done, l->seen, n) <
+			    nm_dist(old_done, done, n)) {
+				nm_mon_put(l, pk, l->seen, done);
+				l->seen = done;
+			}
 		}
 	}
 	return 0;
+}
+
+/**
+ * netmap_monitor_landed_slow() - packets landed in a watched rx ring
+ * @kring: an rx ring with monitors (kring->mon set)
+ * @from: the first slot filled
+ * @to: one past the last
+ *
+ * Called by whoever fills @kring (a pipe's other end, a VALE switch)
+ * under its own locks, after writing the slots and before publishing
+ * them to @kring's rxsync; any context. The copy-rx monitors of @kring
+ * take the packets now.
+ */
+void netmap_monitor_landed_slow(struct netmap_kring *kring, u32 from, u32 to)
+{
+	struct netmap_mon_kring *st;
+	struct nm_mon_link *l;
+	unsigned long flags;
+	bool moved;
+
+	if (from == to)
+		return;
+	rcu_read_lock();
+	st = rcu_dereference(kring->mon);
+	if (st) {
+		list_for_each_entry_rcu(l, &st->links, node) {
+			if (l->kind != NM_MON_COPY_RX)
+				continue;
+			spin_lock_irqsave(&l->mon->lock, flags);
+			moved = nm_mon_put_locked(l, kring, from, to);
+			l->seen = to;
+			spin_unlock_irqrestore(&l->mon->lock, flags);
+			if (moved)
+				netmap_kring_wake(l->mk);
+		}
+	}
+	rcu_read_unlock();
 }
 
 /* ---------------------------------------------------------------------- */
 /* Attaching to the watched rings                                          */
 /* ---------------------------------------------------------------------- */
 
+static struct netmap_mon_kring *nm_mon_state(struct netmap_kring *kring)
+{
+	return rcu_dereference_protected(kring->mon,
+					 lockdep_is_held(&netmap_lock));
+}
+
+/* A zero-copy link of @hook takes the buffers of @bk. netmap_lock held. */
+static bool nm_mon_ztaken_by(struct netmap_kring *hook,
+			     struct netmap_kring *bk)
+{
+	struct netmap_mon_kring *st = hook ? nm_mon_state(hook) : NULL;
+	struct nm_mon_link *l;
+
+	if (!st)
+		return false;
+	list_for_each_entry(l, &st->links, node)
+		if (nm_mon_kind_zcopy(l->kind) && l->bk == bk)
+			return true;
+	return false;
+}
+
 /* Hook @l into its watched ring. netmap_lock held. */
 static int nm_mon_attach(struct nm_mon_link *l)
 {
 	struct netmap_kring *pk = l->pk;
-	bool z = l->kind == NM_MON_ZREL || l->kind == NM_MON_ZFREE;
-	struct netmap_mon_kring *st = pk->mon, *fresh = NULL;
+	struct netmap_mon_kring *st = nm_mon_state(pk), *fresh = NULL;
 	unsigned long flags;
 
-	lockdep_assert_held(&netmap_lock);
-	if (st && z && st->zcopy)
+	if (nm_mon_kind_zcopy(l->kind) &&
+	    (nm_mon_ztaken_by(l->bk, l->bk) ||
+	     nm_mon_ztaken_by(l->bk->peer, l->bk)))
 		return -EBUSY;
 	if (!st) {
 		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL);
@@ -286,39 +425,44 @@ static int nm_mon_attach(struct nm_mon_link *l)
 	spin_lock_irqsave(&pk->lock, flags);
 	if (fresh) {
 		fresh->sync = pk->nm_sync;
-		pk->mon = fresh;
+		rcu_assign_pointer(pk->mon, fresh);
 		pk->nm_sync = nm_mon_sync;
 		st = fresh;
 	}
-	l->seen = pk->nr_hwcur;
-	list_add_tail(&l->node, &st->links);
-	if (z)
-		st->zcopy = true;
+	switch (l->kind) {
+	case NM_MON_COPY_RX:
+		l->seen = pk->nr_hwtail;
+		break;
+	case NM_MON_ZPIPE:
+		l->seen = smp_load_acquire(&l->bk->nr_hwcur);
+		break;
+	default:
+		l->seen = pk->nr_hwcur;
+		break;
+	}
+	list_add_tail_rcu(&l->node, &st->links);
 	spin_unlock_irqrestore(&pk->lock, flags);
 	return 0;
 }
 
-/* Unhook @l; the last link gives the ring its own sync back. */
+/*
+ * Unhook @l; the last link gives the ring its own sync back, and its state
+ * is freed by nm_mon_unlink() after a grace period.
+ */
 static void nm_mon_detach(struct nm_mon_link *l)
 {
 	struct netmap_kring *pk = l->pk;
-	struct netmap_mon_kring *st = pk->mon;
+	struct netmap_mon_kring *st = nm_mon_state(pk);
 	unsigned long flags;
-	bool last;
 
-	lockdep_assert_held(&netmap_lock);
 	spin_lock_irqsave(&pk->lock, flags);
-	list_del(&l->node);
-	if (l->kind == NM_MON_ZREL || l->kind == NM_MON_ZFREE)
-		st->zcopy = false;
-	last = list_empty(&st->links);
-	if (last) {
+	list_del_rcu(&l->node);
+	if (list_empty(&st->links)) {
 		pk->nm_sync = st->sync;
-		pk->mon = NULL;
+		RCU_INIT_POINTER(pk->mon, NULL);
+		l->st_free = st;
 	}
 	spin_unlock_irqrestore(&pk->lock, flags);
-	if (last)
-		kfree(st);
 }
 
 /* The monitor rx ring fed by ring @i of direction @t of the parent. */
@@ -338,26 +482,35 @@ static void nm_mon_link_init(struct nm_mon_port *mon, struct nm_mon_link *l,
 	struct netmap_kring *pk = &mon->parent->krings[t][i];
 
 	l->mk = nm_mon_target(mon, t, i);
-	l->lock = &mon->lock;
+	l->mon = mon;
 	l->txmon = t == NM_TX ? NS_TXMON : 0;
 	l->pk = pk;
+	l->bk = pk;
 	if (!mon->zcopy) {
 		l->kind = t == NM_TX ? NM_MON_COPY_TX : NM_MON_COPY_RX;
 	} else if (t == NM_RX) {
 		l->kind = NM_MON_ZREL;
 	} else if (pk->peer) {
-		/* A pipe moves the buffer itself: take it where it lands. */
-		l->pk = pk->peer;
-		l->kind = NM_MON_ZREL;
+		/* A pipe: the buffers sent sit in the other end's rx ring. */
+		l->bk = pk->peer;
+		l->kind = NM_MON_ZPIPE;
 	} else {
 		l->kind = NM_MON_ZFREE;
 	}
 }
 
+/* Unhook the first @n links and free them. netmap_lock held. */
 static void nm_mon_unlink(struct nm_mon_port *mon, u32 n)
 {
-	while (n--)
-		nm_mon_detach(&mon->links[n]);
+	u32 i;
+
+	lockdep_assert_held(&netmap_lock);
+	for (i = 0; i < n; i++)
+		nm_mon_detach(&mon->links[i]);
+	if (n)
+		synchronize_rcu();	/* no delivery sees a link any more */
+	for (i = 0; i < n; i++)
+		kfree(mon->links[i].st_free);
 	kfree(mon->links);
 	mon->links = NULL;
 	mon->nlinks = 0;
@@ -393,20 +546,54 @@ static int nm_mon_link_all(struct nm_mon_port *mon)
 	return 0;
 }
 
+/**
+ * netmap_monitor_parent_off() - a port leaves netmap mode
+ * @port: the port, whose last binding is going; its rings still exist
+ *
+ * Its monitors are unhooked from its rings, and their rxsync fails from
+ * now on. netmap_lock held.
+ */
+void netmap_monitor_parent_off(struct netmap_port *port)
+{
+	struct netmap_mon_kring *st;
+	struct nm_mon_port *mon;
+	enum nm_txrx t;
+	u32 i, k;
+
+	lockdep_assert_held(&netmap_lock);
+	for_each_dir(t) {
+		for (i = 0; i < netmap_port_nkrings(port, t); i++) {
+			struct netmap_kring *kring = &port->krings[t][i];
+
+			while ((st = nm_mon_state(kring))) {
+				mon = list_first_entry(&st->links,
+						       struct nm_mon_link,
+						       node)->mon;
+				WRITE_ONCE(mon->gone, true);
+				nm_mon_unlink(mon, mon->nlinks);
+				for (k = 0; k < netmap_port_nkrings(&mon->up,
+								    NM_RX); k++)
+					netmap_kring_wake(&mon->up.krings[NM_RX][k]);
+			}
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* The monitor port                                                        */
 /* ---------------------------------------------------------------------- */
 
+/* A monitor cannot send. */
 static int nm_mon_txsync(struct netmap_kring *kring)
 {
-	kring->nr_hwcur = kring->rhead;
-	kring->nr_hwtail = nm_back(kring->rhead, 1, kring->num_slots);
-	return 0;
+	return kring->rhead != kring->nr_hwcur ? -EIO : 0;
 }
 
-/* The watched rings fill it (nm_mon_range()); the sync releases and looks. */
+/* The watched rings fill it (nm_mon_put_locked()); the sync releases. */
 static int nm_mon_rxsync(struct netmap_kring *kring)
 {
+	if (READ_ONCE(nm_mon_port(kring->port)->gone))
+		return -EIO;
 	if (kring->rhead != kring->nr_hwcur)
 		smp_store_release(&kring->nr_hwcur, kring->rhead);
 	kring->nr_hwtail = smp_load_acquire(&kring->peer_tail);
@@ -416,32 +603,25 @@ static int nm_mon_rxsync(struct netmap_kring *kring)
 static int nm_mon_activate(struct netmap_port *port)
 {
 	struct nm_mon_port *mon = nm_mon_port(port);
-	struct netmap_port *parent = mon->parent;
 	int err;
 
-	if (!parent->users)
-		return -ENXIO;
+	if (!mon->parent->users || mon->gone)
+		return -EINVAL;
 	err = netmap_port_rings_create(port);
 	if (err)
 		return err;
 	err = nm_mon_link_all(mon);
-	if (err) {
+	if (err)
 		netmap_port_rings_delete(port);
-		return err;
-	}
-	parent->users++;	/* keep the watched rings */
-	return 0;
+	return err;
 }
 
 static void nm_mon_deactivate(struct netmap_port *port)
 {
 	struct nm_mon_port *mon = nm_mon_port(port);
-	struct netmap_port *parent = mon->parent;
 
 	nm_mon_unlink(mon, mon->nlinks);
 	netmap_port_rings_delete(port);
-	if (!--parent->users)
-		parent->ops->deactivate(parent);
 }
 
 static void nm_mon_dtor(struct netmap_port *port)
@@ -463,34 +643,49 @@ static const struct netmap_port_ops nm_mon_ops = {
 	.dtor = nm_mon_dtor,
 };
 
-/* The monitor of @parent's rings [first, last), laid out like @parent. */
-static struct nm_mon_port *nm_mon_new(struct netmap_port *parent, u64 flags)
+/* A new monitor of @parent, laid out as the module doc says. */
+static struct nm_mon_port *nm_mon_new(struct netmap_port *parent,
+				      const struct nmreq_register *reg)
 {
 	u32 hw = max(parent->nrings[NM_TX], parent->nrings[NM_RX]);
 	u32 host = max(parent->nhost[NM_TX], parent->nhost[NM_RX]);
-	u32 slots = max(parent->nslots[NM_TX], parent->nslots[NM_RX]);
+	u32 want[NM_NDIR] = { reg->nr_tx_slots, reg->nr_rx_slots };
 	struct nm_mon_port *mon;
+	struct netmap_mem *mem;
 	enum nm_txrx t;
 	int err;
 
+	if (reg->nr_flags & NR_ZCOPY_MON) {
+		mem = parent->mem;
+		netmap_mem_get(mem);
+	} else {
+		mem = netmap_mem_new_private();
+		if (IS_ERR(mem))
+			return ERR_CAST(mem);
+	}
 	mon = kzalloc(sizeof(*mon), GFP_KERNEL);
-	if (!mon)
+	if (!mon) {
+		netmap_mem_put(mem);
 		return ERR_PTR(-ENOMEM);
+	}
 	netmap_port_init(&mon->up, &nm_mon_ops);
 	spin_lock_init(&mon->lock);
 	strscpy(mon->up.name, parent->name, sizeof(mon->up.name));
-	netmap_mem_get(parent->mem);
-	mon->up.mem = parent->mem;
+	mon->up.mem = mem;
 	mon->up.host_rings = parent->host_rings;
+	mon->up.nrings[NM_TX] = 1;
+	mon->up.nrings[NM_RX] = hw;
 	for_each_dir(t) {
-		mon->up.nrings[t] = hw;
 		mon->up.nhost[t] = parent->host_rings ? host : 1;
-		mon->up.nslots[t] = slots;
+		mon->up.nslots[t] = netmap_bound_value(want[t],
+						       parent->nslots[t],
+						       NM_MIN_SLOTS,
+						       NM_MON_MAX_SLOTS);
 	}
-	mon->zcopy = flags & NR_ZCOPY_MON;
-	if (flags & NR_MONITOR_TX)
+	mon->zcopy = reg->nr_flags & NR_ZCOPY_MON;
+	if (reg->nr_flags & NR_MONITOR_TX)
 		mon->dirs |= BIT(NM_TX);
-	if (flags & NR_MONITOR_RX)
+	if (reg->nr_flags & NR_MONITOR_RX)
 		mon->dirs |= BIT(NM_RX);
 	if (!mon->dirs)
 		mon->dirs = BIT(NM_TX) | BIT(NM_RX);
@@ -514,7 +709,8 @@ static struct nm_mon_port *nm_mon_new(struct netmap_port *parent, u64 flags)
  * netmap_lock held.
  *
  * Return: 0, the monitored port's lookup error, -EINVAL (a port without
- * rings, a bad ring selection) or -ENOMEM.
+ * rings or not in netmap mode, a bad ring selection), -EOPNOTSUPP (a
+ * ptnet guest port) or -ENOMEM.
  */
 int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 			  struct netmap_port **portp)
@@ -530,12 +726,12 @@ int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 	if (err)
 		return err;
 	err = -EINVAL;
-	if (!parent->ops->activate)
+	if (!parent->ops->activate || !parent->users)
 		goto fail;
 	err = -EOPNOTSUPP;	/* a ptnet guest port: the host's rings */
 	if (parent->pt_nifp)
 		goto fail;
-	mon = nm_mon_new(parent, reg->nr_flags);
+	mon = nm_mon_new(parent, reg);
 	if (IS_ERR(mon)) {
 		err = PTR_ERR(mon);
 		goto fail;

@@ -40,6 +40,11 @@
  *                                 spinlock): taken inside the source ring's
  *                                 kring->lock, and outside the kring->lock
  *                                 of a NIC tx ring it fills
+ *   nm_mon_port.lock    (monitor.c) the producers of one monitor's rx
+ *                                 rings (IRQ-safe leaf spinlock): inside
+ *                                 a watched ring's kring->lock, a
+ *                                 vale_dst.lock or a pipe sender's
+ *                                 kring->lock
  *
  * User memory is touched (and may fault, taking mmap_lock) only with
  * priv->lock held or no lock at all, never under the locks that follow it.
@@ -55,6 +60,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rcupdate.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uidgid.h>
@@ -300,7 +306,8 @@ struct netmap_mon_kring;
  * @peer: pipes: the ring at the other end (tx <-> rx)
  * @host: a host ring (index @ring_id >= port->nrings[@tx])
  * @mon: monitors watching this ring (monitor.c); changed under
- *	netmap_lock and @lock, read under @lock
+ *	netmap_lock and @lock, read under @lock or, by the deliveries into
+ *	an rx ring, under RCU (netmap_monitor_landed())
  * @wq: pollers of this ring
  * @users: bindings that include this ring (netmap_lock)
  * @exclusive: bound with NR_EXCLUSIVE (netmap_lock)
@@ -329,7 +336,7 @@ struct netmap_kring {
 
 	struct netmap_kring *peer;
 	bool host;
-	struct netmap_mon_kring *mon;
+	struct netmap_mon_kring __rcu *mon;
 	wait_queue_head_t wq;
 
 	unsigned int users;
@@ -517,6 +524,19 @@ void netmap_generic_exit(void);
 /* monitor.c: monitor ports */
 int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 			  struct netmap_port **portp);
+void netmap_monitor_parent_off(struct netmap_port *port);
+void netmap_monitor_landed_slow(struct netmap_kring *kring, u32 from, u32 to);
+
+/*
+ * Slots [@from, @to) were just filled in rx ring @kring, not yet published
+ * to its rxsync: its copy monitors take them (any context).
+ */
+static inline void netmap_monitor_landed(struct netmap_kring *kring, u32 from,
+					 u32 to)
+{
+	if (unlikely(rcu_access_pointer(kring->mon)))
+		netmap_monitor_landed_slow(kring, from, to);
+}
 
 /* vale*.c: VALE switches (vale.h has the overview) */
 struct nmreq;

@@ -132,6 +132,7 @@ static int nm_pipe_txsync(struct netmap_kring *txk)
 	}
 	if (k) {
 		txk->nr_hwcur = t;
+		netmap_monitor_landed(rxk, rxk->peer_tail, r);
 		smp_store_release(&rxk->peer_tail, r);
 		netmap_kring_wake(rxk);
 	}

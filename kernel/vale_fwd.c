@@ -473,10 +473,12 @@ static void vale_deliver(struct vale_fwd *f, struct vale_member *m, u16 uh,
 		room -= used;
 	}
 	if (j != j0) {
-		if (m->nic)
+		if (m->nic) {
 			vale_nic_push(d, j);
-		else
+		} else {
+			netmap_monitor_landed(dk, j0, j);
 			smp_store_release(&d->fill, j);
+		}
 	}
 	spin_unlock_bh(&d->lock);
 	if (j != j0 && !m->nic)

@@ -129,8 +129,10 @@ static bool vale_skb_deliver(struct vale_port *vp, const struct sk_buff *skb)
 	if (need > room || need > NM_MAX_FRAGS)
 		goto out;
 	ok = vale_skb_copy(dk, d->fill, need, hl, skb);
-	if (ok)
+	if (ok) {
+		netmap_monitor_landed(dk, d->fill, (d->fill + need) % n);
 		smp_store_release(&d->fill, (d->fill + need) % n);
+	}
 out:
 	if (!ok)
 		d->drops++;
