@@ -45,6 +45,8 @@ void netmap_port_fill_info(struct netmap_port *port,
  * NR_REG_DEFAULT, the deprecated pipe modes (the legacy API translates
  * them into names) and unknown modes. ONE_SW ring k needs host ring k in
  * one direction at least; a direction without it binds its host ring 0.
+ * NR_TX_RINGS_ONLY and NR_RX_RINGS_ONLY leave the other direction without
+ * any ring.
  */
 static int nm_ring_range_host(struct netmap_port *port,
 			      const struct nmreq_register *reg,
@@ -97,11 +99,12 @@ int netmap_ring_range(struct netmap_port *port,
 		}
 		break;
 	case NR_REG_ONE_NIC:
+		/* A direction without ring @id binds its ring 0. */
 		if (id >= port->nrings[NM_TX] && id >= port->nrings[NM_RX])
 			return -EINVAL;
 		for_each_dir(t) {
 			first[t] = id < port->nrings[t] ? id : 0;
-			last[t] = id < port->nrings[t] ? id + 1 : 0;
+			last[t] = first[t] + 1;
 		}
 		break;
 	case NR_REG_SW:
@@ -120,7 +123,9 @@ int netmap_ring_range(struct netmap_port *port,
 		first[NM_RX] = last[NM_RX] = 0;
 	if (only == NR_RX_RINGS_ONLY)
 		first[NM_TX] = last[NM_TX] = 0;
-	if (first[NM_TX] == last[NM_TX] && first[NM_RX] == last[NM_RX])
+	/* Only a null port, made with no rings, may bind none. */
+	if (first[NM_TX] == last[NM_TX] && first[NM_RX] == last[NM_RX] &&
+	    reg->nr_mode != NR_REG_NULL)
 		return -EINVAL;
 	return 0;
 }
@@ -312,6 +317,19 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
 	return 0;
 }
 
+/*
+ * A port whose frames carry a virtio-net header (PORT_HDR_SET) is bound
+ * only by those who say they handle it (NR_ACCEPT_VNET_HDR).
+ */
+static bool nm_hdr_accepted(struct netmap_port *port,
+			    const struct nmreq_register *reg)
+{
+	return !port->ops->hdr_get || !port->ops->hdr_get(port) ||
+	       (reg->nr_flags & NR_ACCEPT_VNET_HDR);
+}
+
+static void nm_unbind(struct netmap_priv *priv);
+
 /**
  * netmap_register_mem() - bind a descriptor to the port @name
  * @priv: the descriptor, with priv->lock held
@@ -321,8 +339,9 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
  *	lookup creates take it (then nr_mem_id is not looked at)
  *
  * Return: 0, -EBUSY when the descriptor is already bound or the rings are
- * held exclusively (or exclusivity is asked on rings in use), -EINVAL,
- * -ENXIO, -EOPNOTSUPP or -ENOMEM.
+ * held exclusively (or exclusivity is asked on rings in use), -EIO when
+ * the port has a virtio-net header and @reg lacks NR_ACCEPT_VNET_HDR,
+ * -EINVAL, -ENXIO, -EOPNOTSUPP or -ENOMEM.
  */
 int netmap_register_mem(struct netmap_priv *priv, const char *name,
 			struct nmreq_register *reg, struct netmap_mem *ext)
@@ -345,6 +364,10 @@ int netmap_register_mem(struct netmap_priv *priv, const char *name,
 			netmap_port_put(port);
 	}
 	mutex_unlock(&netmap_lock);
+	if (!err && !nm_hdr_accepted(port, reg)) {
+		nm_unbind(priv);
+		err = -EIO;
+	}
 	return err;
 }
 

@@ -22,12 +22,14 @@
  * and writable. A later munmap() of the arrays does not reach the kernel's
  * view; that only hurts the application.
  *
- * NETMAP_REQ_CSB_ENABLE, with the CSB option:
+ * NETMAP_REQ_CSB_ENABLE, with the CSB option (REGISTER may carry the option
+ * too: netmap_csb_register()):
  *
  *   descriptor not bound (or not yet)              -ENXIO
  *   bound without NR_EXCLUSIVE                     -EINVAL
  *   a kloop runs on the descriptor                 -EBUSY
- *   no CSB option, or an nro_size that is short    -EINVAL
+ *   no CSB option                                  -EINVAL
+ *   no ring bound (a null port without rings)      0, nothing done
  *   csb_atok and csb_ktoa both 0                   leave CSB mode: 0
  *   only one of them 0, one not 64-byte aligned,
  *   or the two arrays overlap                      -EINVAL
@@ -229,35 +231,16 @@ static void nm_csb_detach(struct netmap_priv *priv, struct netmap_port *port,
 	}
 }
 
-/**
- * netmap_csb_enable() - NETMAP_REQ_CSB_ENABLE
- * @priv: the descriptor, with priv->lock held
- * @opt: the CSB option (handled, status 0), or NULL when not given
- *
- * Enters CSB mode, moves to another CSB, or leaves CSB mode when both
- * pointers are 0. See the table at the top of this file.
- *
- * Return: 0 or a negative errno.
- */
-int netmap_csb_enable(struct netmap_priv *priv, struct nmreq_option *opt)
+/* Move the bound rings of @priv to the CSB that @opt names (or off CSB). */
+static int nm_csb_switch(struct netmap_priv *priv, struct netmap_port *port,
+			 struct nmreq_option *opt)
 {
-	struct netmap_port *port = netmap_priv_port(priv);
 	struct netmap_csb *csb;
 	int err;
 
-	lockdep_assert_held(&priv->lock);
-	if (!port)
-		return -ENXIO;
-	if (!(priv->flags & NR_EXCLUSIVE))
-		return -EINVAL;
-	if (priv->kloop)
-		return -EBUSY;
-	if (!opt)
-		return -EINVAL;
-	if (opt->nro_size < sizeof(struct nmreq_opt_csb)) {
-		opt->nro_status = EINVAL;
-		return -EINVAL;
-	}
+	/* A binding without rings (a null port) has nothing to hand over. */
+	if (!netmap_csb_nrings(priv))
+		return 0;
 	err = nm_csb_new(opt, netmap_csb_nrings(priv), &csb);
 	if (err) {
 		opt->nro_status = -err;
@@ -271,6 +254,55 @@ int netmap_csb_enable(struct netmap_priv *priv, struct nmreq_option *opt)
 	if (csb)
 		nm_csb_attach(priv, port, csb);
 	return 0;
+}
+
+/**
+ * netmap_csb_enable() - NETMAP_REQ_CSB_ENABLE
+ * @priv: the descriptor, with priv->lock held
+ * @opt: the CSB option (handled, status 0), or NULL when not given
+ *
+ * Enters CSB mode, moves to another CSB, or leaves CSB mode when both
+ * pointers are 0. See the table at the top of this file.
+ *
+ * Return: 0 or a negative errno.
+ */
+int netmap_csb_enable(struct netmap_priv *priv, struct nmreq_option *opt)
+{
+	struct netmap_port *port = netmap_priv_port(priv);
+
+	lockdep_assert_held(&priv->lock);
+	if (!port)
+		return -ENXIO;
+	if (!(priv->flags & NR_EXCLUSIVE))
+		return -EINVAL;
+	if (priv->kloop)
+		return -EBUSY;
+	if (!opt)
+		return -EINVAL;
+	return nm_csb_switch(priv, port, opt);
+}
+
+/**
+ * netmap_csb_register() - the CSB option of a REGISTER
+ * @priv: the descriptor, with priv->lock held, just bound by
+ *	netmap_register() (not yet published)
+ * @opt: the CSB option (handled, status 0)
+ *
+ * The binding starts in CSB mode, as after NETMAP_REQ_CSB_ENABLE; both
+ * pointers 0 leave it out of CSB mode. Without NR_EXCLUSIVE the option's
+ * status is EINVAL.
+ *
+ * Return: 0 or a negative errno, also in the option's status; the caller
+ * then undoes the binding.
+ */
+int netmap_csb_register(struct netmap_priv *priv, struct nmreq_option *opt)
+{
+	lockdep_assert_held(&priv->lock);
+	if (!(priv->flags & NR_EXCLUSIVE)) {
+		opt->nro_status = EINVAL;
+		return -EINVAL;
+	}
+	return nm_csb_switch(priv, priv->bound, opt);
 }
 
 /**

@@ -5,26 +5,27 @@
  *
  * Everything comes from userspace and is copied in first: the 88-byte
  * header, then the body (exactly the size the request type defines), then
- * the options, one by one, following nro_next. The checks, in order:
+ * the options (ctrl_opts.c). The checks, in order:
  *
  *   header unreadable                           -EFAULT
  *   nr_version outside [14, 15]                 -EINVAL
- *   nr_reserved not 0, nr_name not terminated   -EINVAL
+ *   nr_reserved not 0                           -EINVAL
  *   unknown nr_reqtype                          -EINVAL
- *   body needed but nr_body is NULL             -EINVAL
+ *   nr_body not NULL exactly when the request
+ *   type has a body                             -EINVAL
  *   body unreadable                             -EFAULT
- *   an option unreadable                        -EFAULT
- *   an option seen twice (a loop)               -EINVAL
- *   nro_size smaller than the option header     -EINVAL
- *   body + options larger than 4096 bytes       -EMSGSIZE
- *   an option type given twice                  -EINVAL
- *   an option the request does not handle       -EOPNOTSUPP
+ *   the option list (see ctrl_opts.c)           -EINVAL, -EMSGSIZE, -EFAULT
  *
- * Every option read gets nro_status EOPNOTSUPP, written back to userspace
- * whatever the outcome; options a request handles get their own status.
- * A request fails with EOPNOTSUPP, before doing anything, when one of its
- * options is not handled. The body is copied back when the request
- * succeeds.
+ * nr_name is cut to its first 63 bytes (byte 63 becomes NUL). Every
+ * option then reads EOPNOTSUPP and the request runs, setting the status
+ * of the options it acts on. Only REGISTER fails on an option left at
+ * EOPNOTSUPP: the binding is undone and the request fails with
+ * EOPNOTSUPP; the other requests ignore options they do not act on.
+ *
+ * Once the version was checked, the header goes back to userspace
+ * whatever the outcome (as on Linux upstream), and so do the option
+ * headers; the body and the bodies of the options with status 0 go back
+ * only when the request succeeded.
  *
  * No lock is held while user memory is accessed; the requests take
  * netmap_lock themselves (REGISTER also runs under priv->lock, taken by
@@ -39,33 +40,21 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
+#include "ctrl_opts.h"
 #include "netmap_kern.h"
-
-/* Each option takes at least its header out of the 4096-byte budget. */
-#define NM_MAX_OPTS	(NETMAP_REQ_MAXSIZE / sizeof(struct nmreq_option))
-
-struct nm_opt {
-	struct nmreq_option __user *uaddr;
-	struct nmreq_option *kopt;	/* header and body, copied */
-	bool handled;			/* its status and body go back */
-};
 
 /**
  * struct netmap_ctrl_req - a NIOCCTRL request, copied into the kernel
  * @hdr: the header
  * @body: the body, or NULL for requests without one
  * @body_size: its size
- * @nopts: options read
- * @opts: the options, in list order
- * @by_type: the option of each known type, if given
+ * @opts: the option list
  */
 struct netmap_ctrl_req {
 	struct nmreq_header hdr;
 	void *body;
 	size_t body_size;
-	unsigned int nopts;
-	struct nm_opt opts[NM_MAX_OPTS];
-	struct nm_opt *by_type[NETMAP_REQ_OPT_MAX + 1];
+	struct nm_opts opts;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -145,11 +134,15 @@ static bool nm_hdr_len_ok(u32 len)
 }
 
 /**
- * netmap_req_hdr_set() - set the virtio-net header length of a port
- * @name: the port name
- * @len: 0, 10 or 12; ports without a hdr_set op accept only 0
+ * netmap_req_hdr_set() - set the virtio-net header length of a VALE port
+ * @name: the port name, "valeS:P" of a port that exists
+ * @len: 0, 10 or 12
  *
- * Return: 0, -EINVAL or the lookup's error.
+ * The length is checked first. Other names, and VALE names of no port,
+ * are -ENXIO: the lookup creates a missing VALE port, which then holds
+ * no reference but ours and goes again.
+ *
+ * Return: 0, -EINVAL, -ENXIO or the lookup's error.
  */
 int netmap_req_hdr_set(const char *name, u32 len)
 {
@@ -158,13 +151,15 @@ int netmap_req_hdr_set(const char *name, u32 len)
 
 	if (!nm_hdr_len_ok(len))
 		return -EINVAL;
+	if (!netmap_is_vale_name(name))
+		return -ENXIO;
 	mutex_lock(&netmap_lock);
 	err = netmap_port_lookup(name, NULL, &port);
 	if (!err) {
-		if (port->ops->hdr_set)
+		if (!port->ops->hdr_set || (port->refs == 1 && !port->users))
+			err = -ENXIO;
+		else
 			err = port->ops->hdr_set(port, len);
-		else if (len)
-			err = -EINVAL;
 		netmap_port_put(port);
 	}
 	mutex_unlock(&netmap_lock);
@@ -193,22 +188,22 @@ int netmap_req_hdr_get(const char *name, u32 *len)
 	return err;
 }
 
-static struct nmreq_option *nm_opt_take(struct netmap_ctrl_req *req,
-					u32 type);
-
-/* An EXTMEM option gives the region of the ports created (extmem.c). */
+/*
+ * REGISTER acts on the EXTMEM option (user memory becomes the region of
+ * the ports it creates, extmem.c) and on the CSB option; OFFSETS is not
+ * supported: it stays EOPNOTSUPP, which fails the request. A CSB error
+ * undoes the binding here: a failed request gets no nm_ctrl_type.finish
+ * call.
+ */
 static int nm_ctrl_register(struct netmap_priv *priv,
 			    struct netmap_ctrl_req *req)
 {
-	struct nmreq_option *opt = nm_opt_take(req, NETMAP_REQ_OPT_EXTMEM);
+	struct nmreq_option *opt = nm_opts_take(&req->opts,
+						NETMAP_REQ_OPT_EXTMEM);
 	struct netmap_mem *ext = NULL;
+	struct nmreq_option *csb;
 	int err;
 
-	/* Only nro_size bytes were copied in. */
-	if (opt && opt->nro_size < sizeof(struct nmreq_opt_extmem)) {
-		opt->nro_status = EINVAL;
-		return -EINVAL;
-	}
 	if (opt)
 		ext = netmap_extmem_get(opt);
 	if (IS_ERR(ext))
@@ -216,6 +211,14 @@ static int nm_ctrl_register(struct netmap_priv *priv,
 	err = netmap_register_mem(priv, req->hdr.nr_name, req->body, ext);
 	if (ext)
 		netmap_mem_put(ext);
+	if (err)
+		return err;
+	csb = nm_opts_take(&req->opts, NETMAP_REQ_OPT_CSB);
+	if (csb) {
+		err = netmap_csb_register(priv, csb);
+		if (err)
+			netmap_register_finish(priv, err);
+	}
 	return err;
 }
 
@@ -241,31 +244,42 @@ static int nm_ctrl_hdr_get(struct netmap_priv *priv,
 	return netmap_req_hdr_get(req->hdr.nr_name, &hdr->nr_hdr_len);
 }
 
-/* The region of the port named in the header, or the one of nr_mem_id. */
+/*
+ * The region of the port named in the header, looked up as REGISTER does
+ * in NR_REG_ALL_NIC mode with the body's nr_mem_id (so it may create the
+ * port for the time of the request). An nr_mem_id naming no region is
+ * -EINVAL before anything else; an empty name names no port: -ENXIO.
+ */
 static int nm_ctrl_pools_info(struct netmap_priv *priv,
 			      struct netmap_ctrl_req *req)
 {
 	struct nmreq_pools_info *info = req->body;
+	struct nmreq_register reg = {
+		.nr_mode = NR_REG_ALL_NIC,
+		.nr_mem_id = info->nr_mem_id,
+	};
 	struct netmap_port *port;
 	struct netmap_mem *mem;
 	int err;
 
-	if (req->hdr.nr_name[0]) {
-		mutex_lock(&netmap_lock);
-		err = netmap_port_lookup(req->hdr.nr_name, NULL, &port);
-		if (!err) {
-			mem = port->mem;
-			netmap_mem_get(mem);
-			netmap_port_put(port);
-		}
-		mutex_unlock(&netmap_lock);
-		if (err)
-			return err;
-	} else {
-		mem = netmap_mem_find(info->nr_mem_id ?: NM_GLOBAL_MEM_ID);
+	if (reg.nr_mem_id) {
+		mem = netmap_mem_find(reg.nr_mem_id);
 		if (!mem)
 			return -EINVAL;
+		netmap_mem_put(mem);
 	}
+	if (!req->hdr.nr_name[0])
+		return -ENXIO;
+	mutex_lock(&netmap_lock);
+	err = netmap_port_lookup(req->hdr.nr_name, &reg, &port);
+	if (!err) {
+		mem = port->mem;
+		netmap_mem_get(mem);
+		netmap_port_put(port);
+	}
+	mutex_unlock(&netmap_lock);
+	if (err)
+		return err;
 	netmap_mem_pools_info(mem, info);
 	netmap_mem_put(mem);
 	return 0;
@@ -284,7 +298,7 @@ static int nm_ctrl_vale_detach(struct netmap_priv *priv,
 	return netmap_vale_detach(req->hdr.nr_name, req->body);
 }
 
-/* The name found goes back in the header (see nm_ctrl_type.hdr_out). */
+/* The name found goes back in the header, which is always copied back. */
 static int nm_ctrl_vale_list(struct netmap_priv *priv,
 			     struct netmap_ctrl_req *req)
 {
@@ -318,28 +332,11 @@ static int nm_ctrl_vale_poll_off(struct netmap_priv *priv,
 	return netmap_vale_polling(req->hdr.nr_name, false, NULL);
 }
 
-/*
- * The option of @type if the request has one, now marked handled with
- * status 0 (the handler sets an errno there when the option is bad);
- * NULL otherwise.
- */
-static struct nmreq_option *nm_opt_take(struct netmap_ctrl_req *req,
-					u32 type)
-{
-	struct nm_opt *opt = req->by_type[type];
-
-	if (!opt)
-		return NULL;
-	opt->handled = true;
-	opt->kopt->nro_status = 0;
-	return opt->kopt;
-}
-
 /* CSB mode and the sync kloop: csb.c and kloop.c. */
 static int nm_ctrl_csb_enable(struct netmap_priv *priv,
 			      struct netmap_ctrl_req *req)
 {
-	return netmap_csb_enable(priv, nm_opt_take(req, NETMAP_REQ_OPT_CSB));
+	return netmap_csb_enable(priv, nm_opts_take(&req->opts, NETMAP_REQ_OPT_CSB));
 }
 
 /* Runs until the loop ends, with priv->lock dropped meanwhile. */
@@ -348,8 +345,8 @@ static int nm_ctrl_kloop_start(struct netmap_priv *priv,
 {
 	struct nmreq_option *efds, *mode;
 
-	efds = nm_opt_take(req, NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS);
-	mode = nm_opt_take(req, NETMAP_REQ_OPT_SYNC_KLOOP_MODE);
+	efds = nm_opts_take(&req->opts, NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS);
+	mode = nm_opts_take(&req->opts, NETMAP_REQ_OPT_SYNC_KLOOP_MODE);
 	return netmap_kloop_start(priv, req->body, efds, mode);
 }
 
@@ -359,28 +356,29 @@ static int nm_ctrl_kloop_stop(struct netmap_priv *priv,
 	return netmap_kloop_stop(priv, req->hdr.nr_name);
 }
 
+#define NM_CTRL_STRICT_OPTS	BIT(0)
+
 /**
  * struct nm_ctrl_type - how to handle one request type
- * @body_size: size of its body; 0 when it has none
- * @options: bit N set when the request handles option type N
+ * @body_size: size of its body; 0 when it has none (nr_body must be NULL)
+ * @flags: NM_CTRL_STRICT_OPTS: an option the request did not act on
+ *	fails it with -EOPNOTSUPP
  * @handle: the request
  * @finish: for requests with lasting effects: called after a successful
- *	@handle once the results were written back (error 0) or could not
- *	be (-EFAULT), to commit or undo
- * @hdr_out: the request answers in the header too (nr_name), which is
- *	then copied back with the body
+ *	@handle with the request's outcome: 0 when everything was written
+ *	back, to commit; an error (-EOPNOTSUPP for a leftover option,
+ *	-EFAULT) to undo
  */
 struct nm_ctrl_type {
 	size_t body_size;
-	u32 options;
+	u32 flags;
 	int (*handle)(struct netmap_priv *priv, struct netmap_ctrl_req *req);
 	void (*finish)(struct netmap_priv *priv, int err);
-	bool hdr_out;
 };
 
 static const struct nm_ctrl_type nm_ctrl_types[] = {
 	[NETMAP_REQ_REGISTER] = {
-		sizeof(struct nmreq_register), BIT(NETMAP_REQ_OPT_EXTMEM),
+		sizeof(struct nmreq_register), NM_CTRL_STRICT_OPTS,
 		nm_ctrl_register, netmap_register_finish },
 	[NETMAP_REQ_PORT_INFO_GET] = {
 		sizeof(struct nmreq_port_info_get), 0, nm_ctrl_port_info },
@@ -389,8 +387,7 @@ static const struct nm_ctrl_type nm_ctrl_types[] = {
 	[NETMAP_REQ_VALE_DETACH] = {
 		sizeof(struct nmreq_vale_detach), 0, nm_ctrl_vale_detach },
 	[NETMAP_REQ_VALE_LIST] = {
-		sizeof(struct nmreq_vale_list), 0, nm_ctrl_vale_list,
-		.hdr_out = true },
+		sizeof(struct nmreq_vale_list), 0, nm_ctrl_vale_list },
 	[NETMAP_REQ_PORT_HDR_SET] = {
 		sizeof(struct nmreq_port_hdr), 0, nm_ctrl_hdr_set },
 	[NETMAP_REQ_PORT_HDR_GET] = {
@@ -400,105 +397,20 @@ static const struct nm_ctrl_type nm_ctrl_types[] = {
 	[NETMAP_REQ_VALE_DELIF] = { 0, 0, nm_ctrl_vale_delif },
 	[NETMAP_REQ_VALE_POLLING_ENABLE] = {
 		sizeof(struct nmreq_vale_polling), 0, nm_ctrl_vale_poll_on },
-	[NETMAP_REQ_VALE_POLLING_DISABLE] = { 0, 0, nm_ctrl_vale_poll_off },
+	[NETMAP_REQ_VALE_POLLING_DISABLE] = {
+		sizeof(struct nmreq_vale_polling), 0, nm_ctrl_vale_poll_off },
 	[NETMAP_REQ_POOLS_INFO_GET] = {
 		sizeof(struct nmreq_pools_info), 0, nm_ctrl_pools_info },
 	[NETMAP_REQ_SYNC_KLOOP_START] = {
-		sizeof(struct nmreq_sync_kloop_start),
-		BIT(NETMAP_REQ_OPT_SYNC_KLOOP_EVENTFDS) |
-		BIT(NETMAP_REQ_OPT_SYNC_KLOOP_MODE), nm_ctrl_kloop_start },
+		sizeof(struct nmreq_sync_kloop_start), 0,
+		nm_ctrl_kloop_start },
 	[NETMAP_REQ_SYNC_KLOOP_STOP] = { 0, 0, nm_ctrl_kloop_stop },
-	[NETMAP_REQ_CSB_ENABLE] = {
-		0, BIT(NETMAP_REQ_OPT_CSB), nm_ctrl_csb_enable },
+	[NETMAP_REQ_CSB_ENABLE] = { 0, 0, nm_ctrl_csb_enable },
 };
-
-/* ---------------------------------------------------------------------- */
-/* Options                                                                 */
-/* ---------------------------------------------------------------------- */
-
-static int nm_opts_read(struct netmap_ctrl_req *req)
-{
-	size_t budget = NETMAP_REQ_MAXSIZE - req->body_size;
-	u64 next = req->hdr.nr_options;
-	size_t total = 0;
-
-	while (next) {
-		struct nmreq_option __user *uaddr = u64_to_user_ptr(next);
-		struct nmreq_option h, *kopt;
-		struct nm_opt *opt;
-		unsigned int k;
-
-		for (k = 0; k < req->nopts; k++)
-			if (req->opts[k].uaddr == uaddr)
-				return -EINVAL;
-		if (copy_from_user(&h, uaddr, sizeof(h)))
-			return -EFAULT;
-		if (h.nro_size < sizeof(h))
-			return -EINVAL;
-		if (h.nro_size > budget - total || req->nopts == NM_MAX_OPTS)
-			return -EMSGSIZE;
-		total += h.nro_size;
-		if (h.nro_reqtype && h.nro_reqtype <= NETMAP_REQ_OPT_MAX &&
-		    req->by_type[h.nro_reqtype])
-			return -EINVAL;
-		kopt = memdup_user(uaddr, h.nro_size);
-		if (IS_ERR(kopt))
-			return PTR_ERR(kopt);
-		/* The header we checked, whatever userspace changed since. */
-		*kopt = h;
-		kopt->nro_status = EOPNOTSUPP;
-		opt = &req->opts[req->nopts++];
-		opt->uaddr = uaddr;
-		opt->kopt = kopt;
-		if (h.nro_reqtype && h.nro_reqtype <= NETMAP_REQ_OPT_MAX)
-			req->by_type[h.nro_reqtype] = opt;
-		next = h.nro_next;
-	}
-	return 0;
-}
-
-/* Every option must be one the request handles. */
-static int nm_opts_check(const struct netmap_ctrl_req *req, u32 handled)
-{
-	unsigned int k;
-
-	for (k = 0; k < req->nopts; k++) {
-		u32 type = req->opts[k].kopt->nro_reqtype;
-
-		if (type > NETMAP_REQ_OPT_MAX || !(handled & BIT(type)))
-			return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
-/* Statuses (and the bodies of handled options) back to userspace. */
-static int nm_opts_write(struct netmap_ctrl_req *req)
-{
-	int err = 0;
-	unsigned int k;
-
-	for (k = 0; k < req->nopts; k++) {
-		struct nm_opt *opt = &req->opts[k];
-		int e;
-
-		if (opt->handled)
-			e = copy_to_user(opt->uaddr, opt->kopt,
-					 opt->kopt->nro_size) ? -EFAULT : 0;
-		else
-			e = put_user(opt->kopt->nro_status,
-				     &opt->uaddr->nro_status);
-		if (e)
-			err = e;
-	}
-	return err;
-}
 
 static void nm_ctrl_req_free(struct netmap_ctrl_req *req)
 {
-	unsigned int k;
-
-	for (k = 0; k < req->nopts; k++)
-		kfree(req->opts[k].kopt);
+	nm_opts_free(&req->opts);
 	kfree(req->body);
 	kfree(req);
 }
@@ -516,9 +428,9 @@ static void nm_ctrl_req_free(struct netmap_ctrl_req *req)
  */
 long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg)
 {
-	const struct nm_ctrl_type *type;
+	const struct nm_ctrl_type *type = NULL;
 	struct netmap_ctrl_req *req;
-	bool handled;
+	bool handled = false;
 	int err, werr;
 
 	req = kzalloc(sizeof(*req), GFP_KERNEL);
@@ -529,47 +441,47 @@ long netmap_ioctl_ctrl(struct netmap_priv *priv, void __user *arg)
 		goto out;
 	err = -EINVAL;
 	if (req->hdr.nr_version < NETMAP_MIN_API ||
-	    req->hdr.nr_version > NETMAP_MAX_API ||
-	    req->hdr.nr_reserved ||
-	    strnlen(req->hdr.nr_name, sizeof(req->hdr.nr_name)) ==
-	    sizeof(req->hdr.nr_name))
+	    req->hdr.nr_version > NETMAP_MAX_API)
 		goto out;
+	req->hdr.nr_name[sizeof(req->hdr.nr_name) - 1] = '\0';
+	if (req->hdr.nr_reserved)
+		goto reply;
 	if (req->hdr.nr_reqtype >= ARRAY_SIZE(nm_ctrl_types) ||
 	    !nm_ctrl_types[req->hdr.nr_reqtype].handle)
-		goto out;
+		goto reply;
 	type = &nm_ctrl_types[req->hdr.nr_reqtype];
-
 	req->body_size = type->body_size;
+	if (!req->hdr.nr_body != !req->body_size)
+		goto reply;
 	if (req->body_size) {
-		if (!req->hdr.nr_body)
-			goto out;
 		req->body = memdup_user(u64_to_user_ptr(req->hdr.nr_body),
 					req->body_size);
 		if (IS_ERR(req->body)) {
 			err = PTR_ERR(req->body);
 			req->body = NULL;
-			goto out;
+			goto reply;
 		}
 	}
 
-	err = nm_opts_read(req);
-	if (!err)
-		err = nm_opts_check(req, type->options);
-	handled = false;
+	err = nm_opts_read(&req->opts, req->hdr.nr_options, req->body_size);
 	if (!err) {
+		nm_opts_set_unsupported(&req->opts);
 		err = type->handle(priv, req);
 		handled = !err;
 	}
+	if (!err && (type->flags & NM_CTRL_STRICT_OPTS) &&
+	    nm_opts_any_unsupported(&req->opts))
+		err = -EOPNOTSUPP;
 	if (!err && req->body &&
 	    copy_to_user(u64_to_user_ptr(req->hdr.nr_body), req->body,
 			 req->body_size))
 		err = -EFAULT;
-	if (!err && type->hdr_out &&
-	    copy_to_user(arg, &req->hdr, sizeof(req->hdr)))
-		err = -EFAULT;
-	werr = nm_opts_write(req);
+	werr = nm_opts_write(&req->opts, !err);
 	if (!err)
 		err = werr;
+reply:
+	if (copy_to_user(arg, &req->hdr, sizeof(req->hdr)) && !err)
+		err = -EFAULT;
 	if (handled && type->finish)
 		type->finish(priv, err);
 out:

@@ -30,7 +30,8 @@
  * The loop makes a pass over every ring and only sleeps after a pass that
  * moved nothing; kloop_wake.c says what wakes it. Without an ioeventfd on
  * every ring (for example without the eventfds option) it also polls:
- * every sleep_us microseconds (at most 1 s; 0 means 100 us). With one on
+ * every sleep_us microseconds (at most 1 s, more is EINVAL; 0 means
+ * 100 us). With one on
  * every ring it sleeps until woken, or at most sleep_us when given, as a
  * safety net.
  *
@@ -52,6 +53,7 @@
  *   descriptor not bound                           -ENXIO
  *   not in CSB mode                                -EINVAL
  *   a kloop already runs on the descriptor         -EBUSY
+ *   sleep_us above 1000000                         -EINVAL
  *   bad eventfds or mode option                    -EINVAL (or the fd's
  *                                                  error, e.g. -EBADF)
  *   ended by SYNC_KLOOP_STOP or by close()         0
@@ -284,8 +286,6 @@ static int nm_kloop_mode(struct netmap_kloop *kl, struct nmreq_option *opt)
 	u32 all = NM_OPT_SYNC_KLOOP_DIRECT_TX | NM_OPT_SYNC_KLOOP_DIRECT_RX;
 	u32 k, mode;
 
-	if (opt->nro_size < offsetofend(struct nmreq_opt_sync_kloop_mode, mode))
-		return -EINVAL;
 	mode = o->mode;
 	if (mode & ~all)
 		return -EINVAL;
@@ -420,6 +420,8 @@ int netmap_kloop_start(struct netmap_priv *priv,
 		return -EINVAL;
 	if (priv->kloop)
 		return -EBUSY;
+	if (req->sleep_us > NM_KLOOP_MAX_US)
+		return -EINVAL;
 	err = nm_kloop_new(priv, port, req, eventfds, mode, &kl);
 	if (err)
 		return err;

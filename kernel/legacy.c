@@ -21,8 +21,15 @@
  * NIOCREGIF's nr_cmd selects other requests: NETMAP_BDG_VNET_HDR sets the
  * virtio-net header length to nr_arg1 (PORT_HDR_SET; stock QEMU sends it
  * on its bound descriptor), NETMAP_VNET_HDR_GET reads it into nr_arg1. The
- * VALE commands (attach, detach, list, newif, delif, polling) go to
- * netmap_vale_legacy(), also for NETMAP_BDG_LIST on NIOCGINFO.
+ * VALE commands (attach, detach, newif, delif, polling) go to
+ * netmap_vale_legacy(); NETMAP_BDG_LIST does too, on NIOCGINFO only. Other
+ * commands (NETMAP_BDG_REGOPS, the ptnetmap ones) are -EINVAL.
+ *
+ * Any nr_version from 14 up is taken, as API 14, and left as it is; below
+ * 14 is -EINVAL. nr_name is cut to 15 bytes. Past the version check the
+ * whole struct nmreq goes back to userspace, also on failure; the reply
+ * fields (nr_offset, nr_memsize, the geometry, nr_arg2, nr_arg3, nr_arg1
+ * of NETMAP_VNET_HDR_GET) change only on success.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -142,7 +149,6 @@ static int nm_legacy_regif(struct netmap_priv *priv, struct nmreq *nmr)
 		return err;
 	case NETMAP_BDG_ATTACH:
 	case NETMAP_BDG_DETACH:
-	case NETMAP_BDG_LIST:
 	case NETMAP_BDG_NEWIF:
 	case NETMAP_BDG_DELIF:
 	case NETMAP_BDG_POLLING_ON:
@@ -160,29 +166,29 @@ static int nm_legacy_regif(struct netmap_priv *priv, struct nmreq *nmr)
  * @arg: the user's struct nmreq
  *
  * Return: 0 or a negative errno: -EFAULT for an unreadable request,
- * -EINVAL for a version outside [14, 15] or an unterminated name.
+ * -EINVAL for a version below 14, or the request's error.
  */
 long netmap_ioctl_legacy(struct netmap_priv *priv, unsigned int cmd,
 			 void __user *arg)
 {
-	struct nmreq nmr;
+	struct nmreq nmr, reply;
+	bool bound;
 	int err;
 
 	if (copy_from_user(&nmr, arg, sizeof(nmr)))
 		return -EFAULT;
-	if (nmr.nr_version < NETMAP_MIN_API || nmr.nr_version > NETMAP_MAX_API)
+	if (nmr.nr_version < NETMAP_MIN_API)
 		return -EINVAL;
-	if (strnlen(nmr.nr_name, sizeof(nmr.nr_name)) == sizeof(nmr.nr_name))
-		return -EINVAL;
+	nmr.nr_name[sizeof(nmr.nr_name) - 1] = '\0';
+	reply = nmr;
 	if (cmd == NIOCGINFO)
-		err = nm_legacy_info(&nmr);
+		err = nm_legacy_info(&reply);
 	else
-		err = nm_legacy_regif(priv, &nmr);
-	if (err)
-		return err;
-	if (copy_to_user(arg, &nmr, sizeof(nmr)))
+		err = nm_legacy_regif(priv, &reply);
+	bound = cmd == NIOCREGIF && nmr.nr_cmd == 0 && !err;
+	if (copy_to_user(arg, err ? &nmr : &reply, sizeof(nmr)) && !err)
 		err = -EFAULT;
-	if (cmd == NIOCREGIF && nmr.nr_cmd == 0)
+	if (bound)
 		netmap_register_finish(priv, err);
 	return err;
 }

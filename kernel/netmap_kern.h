@@ -617,6 +617,7 @@ __poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
 /* ---------------------------------------------------------------------- */
 
 int netmap_csb_enable(struct netmap_priv *priv, struct nmreq_option *opt);
+int netmap_csb_register(struct netmap_priv *priv, struct nmreq_option *opt);
 void netmap_csb_release(struct netmap_priv *priv);
 int netmap_kloop_start(struct netmap_priv *priv,
 		       const struct nmreq_sync_kloop_start *req,

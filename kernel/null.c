@@ -55,11 +55,25 @@ static const struct netmap_port_ops nm_null_ops = {
 	.dtor = nm_null_dtor,
 };
 
+/*
+ * Slots per ring of one direction: as asked, within the region's limits;
+ * 0 stays 0 only for a direction without rings (a ring needs slots).
+ */
+static u32 nm_null_slots(u32 want, u32 rings, u32 max_slots)
+{
+	if (!want && !rings)
+		return 0;
+	return netmap_bound_value(want, NM_DEFAULT_SLOTS, NM_MIN_SLOTS,
+				  max_slots);
+}
+
 /**
  * netmap_null_get() - make a null port for a request
  * @name: its name (plain port-name rules)
- * @reg: the request: nr_mem_id must name an existing region; ring and slot
- *	counts are honoured within limits, 0 meaning the default
+ * @reg: the request: nr_mem_id must name an existing region; ring counts
+ *	are taken as given (0 too: the port then has no ring in that
+ *	direction, and a binding gets none) up to NM_MAX_RINGS; slot
+ *	counts within the region's limits
  * @portp: the new port, with one reference
  *
  * netmap_lock held.
@@ -88,19 +102,15 @@ int netmap_null_get(const char *name, const struct nmreq_register *reg,
 	strscpy(port->name, name, sizeof(port->name));
 	port->mem = mem;
 	max_slots = netmap_mem_max_slots(mem);
-	port->nrings[NM_TX] = netmap_bound_value(reg->nr_tx_rings, 1, 1,
-						 NM_MAX_RINGS);
-	port->nrings[NM_RX] = netmap_bound_value(reg->nr_rx_rings, 1, 1,
-						 NM_MAX_RINGS);
+	port->nrings[NM_TX] = min_t(u32, reg->nr_tx_rings, NM_MAX_RINGS);
+	port->nrings[NM_RX] = min_t(u32, reg->nr_rx_rings, NM_MAX_RINGS);
 	/* Reported in netmap_if only, as netmap does; never bound. */
 	port->nhost[NM_TX] = 1;
 	port->nhost[NM_RX] = 1;
-	port->nslots[NM_TX] = netmap_bound_value(reg->nr_tx_slots,
-						 NM_DEFAULT_SLOTS,
-						 NM_MIN_SLOTS, max_slots);
-	port->nslots[NM_RX] = netmap_bound_value(reg->nr_rx_slots,
-						 NM_DEFAULT_SLOTS,
-						 NM_MIN_SLOTS, max_slots);
+	port->nslots[NM_TX] = nm_null_slots(reg->nr_tx_slots,
+					    port->nrings[NM_TX], max_slots);
+	port->nslots[NM_RX] = nm_null_slots(reg->nr_rx_slots,
+					    port->nrings[NM_RX], max_slots);
 	err = netmap_port_krings_alloc(port);
 	if (err) {
 		netmap_port_put(port);

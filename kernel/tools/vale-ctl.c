@@ -328,11 +328,15 @@ int main(int argc, char **argv)
 	case 'p':
 		check_vale_name(name);
 		return polling(name, spec);
-	case 'P':
+	case 'P': {
+		/* The body is required, and unused. */
+		struct nmreq_vale_polling req = { 0 };
+
 		check_vale_name(name);
-		if (ctrl(NETMAP_REQ_VALE_POLLING_DISABLE, name, NULL) < 0)
+		if (ctrl(NETMAP_REQ_VALE_POLLING_DISABLE, name, &req) < 0)
 			return fail("stop polling", name);
 		return 0;
+	}
 	}
 	return 2;
 }

@@ -191,9 +191,11 @@ def test_request_header_is_88_bytes_and_version_is_checked(pname):
         os.close(fd)
 
 
-def test_pools_info_by_memory_id(pname):
+def test_pools_info_needs_a_port_name(pname):
+    """An empty name names no port (ENXIO), whatever the memory id; a missing id is EINVAL."""
     with Port.open(f"{pname}{{1") as m:
-        by_name = pools_info(f"{pname}{{1")
-        by_id = pools_info("", mem_id=m.reg.nr_mem_id)
-        assert bytes(by_id) == bytes(by_name)
+        by_name = pools_info(f"{pname}{{1", mem_id=m.reg.nr_mem_id)
+        assert by_name.nr_mem_id == m.reg.nr_mem_id
+        assert errno_of(pools_info, "", mem_id=m.reg.nr_mem_id) == errno.ENXIO
+        assert errno_of(pools_info, "") == errno.ENXIO
     assert errno_of(pools_info, "", 4321) == errno.EINVAL

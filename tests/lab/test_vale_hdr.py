@@ -47,10 +47,11 @@ def test_other_header_lengths_are_einval(sw, length):
         assert hdr_get(f"{sw}:a") == (0, 0)
 
 
-def test_header_length_of_a_pipe_can_only_be_0(pname):
+def test_header_length_is_only_for_vale_ports(pname):
     with Port.open(f"{pname}{{1"):
-        assert hdr_set(f"{pname}{{1", 0) == 0
-        assert hdr_set(f"{pname}{{1", 10) == errno.EINVAL
+        assert hdr_set(f"{pname}{{1", 0) == errno.ENXIO
+        assert hdr_set(f"{pname}{{1", 10) == errno.ENXIO
+        assert hdr_set(f"{pname}{{1", 11) == errno.EINVAL
 
 
 def test_legacy_vnet_hdr_commands(sw):

@@ -278,7 +278,7 @@ class NmKloopEventfds(ctypes.Structure):
 
 
 class NmreqOptSyncKloopMode(ctypes.Structure):
-    _fields_ = [("nro_opt", NmreqOption), ("mode", c_uint32)]
+    _fields_ = [("nro_opt", NmreqOption), ("mode", c_uint32), ("pad1", c_uint32)]
 
 
 class NmreqOptCsb(ctypes.Structure):
@@ -372,7 +372,7 @@ REQ_BODY: dict[int, type[ctypes.Structure] | None] = {
     NETMAP_REQ_VALE_NEWIF: NmreqValeNewif,
     NETMAP_REQ_VALE_DELIF: None,
     NETMAP_REQ_VALE_POLLING_ENABLE: NmreqValePolling,
-    NETMAP_REQ_VALE_POLLING_DISABLE: None,
+    NETMAP_REQ_VALE_POLLING_DISABLE: NmreqValePolling,
     NETMAP_REQ_POOLS_INFO_GET: NmreqPoolsInfo,
     NETMAP_REQ_SYNC_KLOOP_START: NmreqSyncKloopStart,
     NETMAP_REQ_SYNC_KLOOP_STOP: None,

@@ -119,8 +119,8 @@ def hdr_get(name: str) -> tuple[int, int]:
 
 
 def polling(name: str, on: bool, mode: int = 1, first: int = 0, num: int = 1) -> int:
-    if not on:
-        return request(abi.NETMAP_REQ_VALE_POLLING_DISABLE, name)
+    if not on:  # the body is required, and unused
+        return request(abi.NETMAP_REQ_VALE_POLLING_DISABLE, name, abi.NmreqValePolling())
     body = abi.NmreqValePolling(nr_mode=mode, nr_first_cpu_id=first, nr_num_polling_cpus=num)
     return request(abi.NETMAP_REQ_VALE_POLLING_ENABLE, name, body)
 

@@ -200,7 +200,7 @@ enum {
 #define NIOCCTRL		_IOWR('i', 151, struct nmreq_header)
 #define NIOCTXSYNC		_IO('i', 148)
 #define NIOCRXSYNC		_IO('i', 149)
-#define NIOCCONFIG		_IOWR('i', 150, struct nm_ifreq)
+#define NIOCCONFIG		_IOWR('i', 150, struct nm_ifreq) /* 0xC1106996 */
 
 /*
  * NETMAP_REQ_PORT_INFO_GET (32 bytes). With a port name: the port's
@@ -307,6 +307,7 @@ struct nmreq_opt_sync_kloop_eventfds {
 struct nmreq_opt_sync_kloop_mode {
 	struct nmreq_option nro_opt;
 	uint32_t mode;			/* NM_OPT_SYNC_KLOOP_* */
+	uint32_t pad1;			/* the body is 8 bytes */
 };
 
 #define NM_OPT_SYNC_KLOOP_DIRECT_TX	(1 << 0)
@@ -440,6 +441,7 @@ NM_ABI_ASSERT(sizeof(struct nmreq_sync_kloop_start) == 8);
 NM_ABI_ASSERT(sizeof(struct nmreq_opt_extmem) == 24 + 8 + 64);
 NM_ABI_ASSERT(sizeof(struct nmreq_opt_sync_kloop_eventfds) == 24);
 NM_ABI_ASSERT(sizeof(struct nm_kloop_eventfds) == 8);
+NM_ABI_ASSERT(sizeof(struct nmreq_opt_sync_kloop_mode) == 32);
 NM_ABI_ASSERT(sizeof(struct nmreq_opt_csb) == 40);
 NM_ABI_ASSERT(sizeof(struct nmreq_opt_offsets) == 24 + 32);
 NM_ABI_ASSERT(sizeof(struct nm_csb_atok) == 64);

@@ -63,6 +63,7 @@ struct nm_ifreq {
 #define NIOCREGIF		_IOWR('i', 146, struct nmreq)
 
 NM_ABI_ASSERT(sizeof(struct nmreq) == 60);
+NM_ABI_ASSERT(sizeof(struct nm_ifreq) == 272);	/* NIOCCONFIG is 0xC1106996 */
 NM_ABI_ASSERT(__builtin_offsetof(struct nmreq, nr_ringid) == 40);
 NM_ABI_ASSERT(__builtin_offsetof(struct nmreq, nr_cmd) == 42);
 NM_ABI_ASSERT(__builtin_offsetof(struct nmreq, nr_arg3) == 48);
