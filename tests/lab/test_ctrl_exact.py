@@ -177,17 +177,6 @@ def test_duplicate_extmem_options(pname):
     assert (a.status, b.status) == (EINVAL, EINVAL)
 
 
-def test_extmem_is_not_acted_on(pname):
-    """No user-memory regions here: REGISTER fails with EOPNOTSUPP, as upstream without extmem."""
-    opt = _opt(abi.NETMAP_REQ_OPT_EXTMEM)
-    fd = dev_open()
-    try:
-        assert _errno(_reg(f"{pname}{{1", [opt]), fd) == EOPNOTSUPP
-        assert opt.status == EOPNOTSUPP and not _bound(fd)
-    finally:
-        os.close(fd)
-
-
 def test_offsets_are_not_supported_by_register(pname):
     opt = _opt(abi.NETMAP_REQ_OPT_OFFSETS)
     assert _errno(_reg(f"{pname}{{1", [opt])) == EOPNOTSUPP
