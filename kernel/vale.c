@@ -15,8 +15,9 @@
  *   - the member of switch S listed as "S:P": a VALE port (an ephemeral
  *     one, or a persistent port P attached with VALE_ATTACH); a NIC or a
  *     port of another switch that S holds cannot be bound (-EBUSY);
- *   - nothing, when P is the name of a netdev (a NIC, or a persistent
- *     port): those join a switch with VALE_ATTACH only (-EINVAL);
+ *   - nothing, when P is the name of a netdev of the caller's namespace
+ *     (a NIC, or a persistent port): those join a switch with VALE_ATTACH
+ *     only (-EINVAL). Other ports named P (a pipe's parent) do not count;
  *   - a new ephemeral port "S:P", which lives while it has references
  *     (bindings, lookups, pipes) and leaves the switch with the last one.
  * A switch is created with its first member and destroyed with its last.
@@ -495,7 +496,6 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 {
 	u16 mem_id = reg ? reg->nr_mem_id : 0;
 	char swname[VALE_NAME_MAX + 1];
-	struct netmap_port *named;
 	struct vale_switch *sw;
 	struct vale_member *m;
 	struct vale_port *vp;
@@ -522,10 +522,7 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 	err = vale_member_room(swname);
 	if (err)
 		return err;
-	named = netmap_port_find(pname);
-	if (named)
-		netmap_port_put(named);
-	if (named || vale_netdev_exists(pname))
+	if (vale_netdev_exists(pname))
 		return -EINVAL;
 	vp = vale_port_new(name, mem_id, reg ? reg->nr_tx_rings : 0,
 			   reg ? reg->nr_rx_rings : 0,
