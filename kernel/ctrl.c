@@ -308,10 +308,17 @@ static int nm_ctrl_vale_list(struct netmap_priv *priv,
 				&l->nr_port_idx);
 }
 
+/* On -EEXIST the body tells the port that has the name: it goes back too. */
 static int nm_ctrl_vale_newif(struct netmap_priv *priv,
 			      struct netmap_ctrl_req *req)
 {
-	return netmap_vale_newif(req->hdr.nr_name, req->body);
+	int err = netmap_vale_newif(req->hdr.nr_name, req->body);
+
+	if (err == -EEXIST &&
+	    copy_to_user(u64_to_user_ptr(req->hdr.nr_body), req->body,
+			 req->body_size))
+		err = -EFAULT;
+	return err;
 }
 
 static int nm_ctrl_vale_delif(struct netmap_priv *priv,

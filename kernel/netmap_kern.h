@@ -542,7 +542,7 @@ static inline void netmap_monitor_landed(struct netmap_kring *kring, u32 from,
 struct nmreq;
 int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp);
-int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req);
+int netmap_vale_newif(const char *name, struct nmreq_vale_newif *req);
 int netmap_vale_delif(const char *name);
 int netmap_vale_attach(const char *name, struct nmreq_vale_attach *req);
 int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req);

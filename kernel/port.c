@@ -241,11 +241,10 @@ bool netmap_port_name_ok(const char *name)
 	return true;
 }
 
-/* "valeS:P": VALE switch S, port P. */
+/* A VALE name ("valeS:P"): any name that starts with "val" (vale.c). */
 bool netmap_is_vale_name(const char *name)
 {
-	return !strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)) &&
-	       strchr(name, ':');
+	return !strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME) - 1);
 }
 
 /**

@@ -3,20 +3,28 @@
  * VALE switches and ports: the switch table, membership, the lifetime of
  * VALE ports and the resolution of "valeS:P" names.
  *
- * Names: "valeS:P" with S in [0-9A-Za-z_]* and P in [0-9A-Za-z_]+, the
- * whole under IFNAMSIZ bytes. Opening one resolves, in this order, to:
- *   - the member of switch "valeS" listed as "valeS:P": a VALE port; a NIC
- *     the switch holds (VALE_ATTACH) cannot be bound (-EBUSY);
- *   - the persistent VALE port P (VALE_NEWIF), which joins the switch and
- *     stays in it until VALE_DETACH or VALE_DELIF. A port already in
- *     another switch, or bound, cannot join (-EBUSY);
- *   - a new ephemeral port "valeS:P", which lives while it has references
+ * Names: every name that starts with "val" is a VALE name, "S:P". The
+ * switch name S ends at the first ':', has the characters [0-9A-Za-z_]
+ * only and at most VALE_NAME_MAX of them; the port part P has 1 to
+ * VALE_NAME_MAX characters of any kind. A name whose switch part is bad
+ * names no switch: a request that would create the port fails with
+ * -ENOMEM (as when no switch can be made), any other with -ENXIO.
+ *
+ * Opening "S:P" (REGISTER, and the lookups of PORT_INFO_GET and
+ * POOLS_INFO_GET) resolves, in this order, to:
+ *   - the member of switch S listed as "S:P": a VALE port (an ephemeral
+ *     one, or a persistent port P attached with VALE_ATTACH); a NIC or a
+ *     port of another switch that S holds cannot be bound (-EBUSY);
+ *   - nothing, when P is the name of a netdev of the caller's namespace
+ *     (a NIC, or a persistent port): those join a switch with VALE_ATTACH
+ *     only (-EINVAL). Other ports named P (a pipe's parent) do not count;
+ *   - a new ephemeral port "S:P", which lives while it has references
  *     (bindings, lookups, pipes) and leaves the switch with the last one.
  * A switch is created with its first member and destroyed with its last.
  *
  * Limits (module parameters, checked when a member joins):
  * vale_max_switches switches (-ENOMEM beyond) of vale_max_ports members
- * each (-ENOSPC beyond).
+ * each (-ENOMEM beyond).
  *
  * Every VALE port has a private memory region of its own: the switch
  * copies frames between regions, so no port ever sees another's memory.
@@ -67,7 +75,7 @@ module_param_cb(vale_max_switches, &netmap_uint_param_ops,
 MODULE_PARM_DESC(vale_max_switches, "VALE switches at most (1-64)");
 module_param_cb(vale_max_ports, &netmap_uint_param_ops, &vale_max_ports,
 		0644);
-MODULE_PARM_DESC(vale_max_ports, "ports per VALE switch at most (1-254)");
+MODULE_PARM_DESC(vale_max_ports, "ports per VALE switch at most (1-252)");
 module_param_cb(vale_age, &netmap_uint_param_ops, &vale_age, 0644);
 MODULE_PARM_DESC(vale_age,
 		 "seconds a learned MAC address stays valid without traffic");
@@ -82,38 +90,41 @@ static bool vale_word_char(char c)
 }
 
 /**
- * vale_name_split() - check a "valeS:P" name and split it
- * @name: NUL-terminated
- * @sw: where "valeS" goes
- * @swlen: its size
- * @port: set to P, inside @name
+ * vale_name_split() - the switch part of a VALE name, checked
+ * @name: NUL-terminated, starting with "val" (netmap_is_vale_name())
+ * @sw: VALE_NAME_MAX + 1 bytes: the switch name, everything before the
+ *	first ':'
+ * @port: set to what follows the ':', inside @name
  *
- * Return: whether @name is a valid VALE port name.
+ * The switch name is [0-9A-Za-z_]+ (with its prefix), at most
+ * VALE_NAME_MAX characters: the ':' is within the first 16. The port part
+ * is not looked at (vale_port_part_ok()).
+ *
+ * Return: whether the switch part is valid.
  */
-bool vale_name_split(const char *name, char *sw, size_t swlen,
-		     const char **port)
+bool vale_name_split(const char *name, char *sw, const char **port)
 {
-	const char *c = name + strlen(NM_BDG_NAME), *colon;
+	const char *c;
 
-	if (strnlen(name, IFNAMSIZ) >= IFNAMSIZ ||
-	    strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)))
+	for (c = name; vale_word_char(*c); c++)
+		;
+	if (*c != ':' || c - name > VALE_NAME_MAX)
 		return false;
-	while (vale_word_char(*c))
-		c++;
-	if (*c != ':')
-		return false;
-	colon = c++;
-	if (!*c)
-		return false;
-	for (; *c; c++)
-		if (!vale_word_char(*c))
-			return false;
-	if (colon - name >= swlen)
-		return false;
-	memcpy(sw, name, colon - name);
-	sw[colon - name] = '\0';
-	*port = colon + 1;
+	memcpy(sw, name, c - name);
+	sw[c - name] = '\0';
+	*port = c + 1;
 	return true;
+}
+
+/*
+ * The port part of a VALE name: 1 to VALE_NAME_MAX characters, any of
+ * them (braces never get here: they make the name a pipe's).
+ */
+bool vale_port_part_ok(const char *port)
+{
+	size_t len = strnlen(port, VALE_NAME_MAX + 1);
+
+	return len && len <= VALE_NAME_MAX;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -172,16 +183,16 @@ struct vale_member *vale_member_find(struct vale_switch *sw, const char *name)
 
 /*
  * Whether a member could join the switch @swname now: -ENOMEM when a new
- * switch would exceed the limit, -ENOSPC when the switch is full.
+ * switch would exceed the limit, or when the switch is full.
  */
-static int vale_member_room(const char *swname)
+int vale_member_room(const char *swname)
 {
 	struct vale_switch *sw = vale_switch_find(swname);
 
 	if (!sw)
 		return vale_nswitches >= READ_ONCE(vale_max_switches.val) ?
 		       -ENOMEM : 0;
-	return sw->nmembers >= READ_ONCE(vale_max_ports.val) ? -ENOSPC : 0;
+	return sw->nmembers >= READ_ONCE(vale_max_ports.val) ? -ENOMEM : 0;
 }
 
 static struct vale_switch *vale_switch_new(const char *swname)
@@ -218,8 +229,8 @@ static void vale_switch_delete(struct vale_switch *sw)
  *
  * netmap_lock held.
  *
- * Return: 0, -ENOMEM (too many switches, or no memory) or -ENOSPC (the
- * switch is full).
+ * Return: 0 or -ENOMEM (too many switches, the switch is full, or no
+ * memory).
  */
 int vale_member_add(const char *swname, struct vale_member *m,
 		    const char *portname)
@@ -243,7 +254,7 @@ int vale_member_add(const char *swname, struct vale_member *m,
 	if (i == VALE_PORTS_MAX) {
 		if (!sw->nmembers)
 			vale_switch_delete(sw);
-		return -ENOSPC;
+		return -ENOMEM;
 	}
 	m->idx = i;
 	scnprintf(m->name, sizeof(m->name), "%s:%s", swname, portname);
@@ -408,7 +419,8 @@ bool vale_is_port(const struct netmap_port *port)
  *	region of a REGISTER's EXTMEM option: netmap_mem_new_port()), else
  *	an existing region's id
  * @tx_rings: requested rings and slots; 0 asks for the default, other
- *	values are bounded
+ *	values are bounded: 1 to VALE_RINGS_MAX rings (1 by default), 1 to
+ *	VALE_SLOTS_MAX slots (NM_DEFAULT_SLOTS by default)
  * @rx_rings: likewise
  * @tx_slots: likewise
  * @rx_slots: likewise
@@ -446,16 +458,18 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 	netmap_port_init(port, &vale_port_ops);
 	strscpy(port->name, name, sizeof(port->name));
 	port->mem = mem;
-	max_slots = netmap_mem_max_slots(mem);
-	port->nrings[NM_TX] = netmap_bound_value(tx_rings, 1, 1, NM_MAX_RINGS);
-	port->nrings[NM_RX] = netmap_bound_value(rx_rings, 1, 1, NM_MAX_RINGS);
+	max_slots = min_t(u32, netmap_mem_max_slots(mem), VALE_SLOTS_MAX);
+	port->nrings[NM_TX] = netmap_bound_value(tx_rings, 1, 1,
+						 VALE_RINGS_MAX);
+	port->nrings[NM_RX] = netmap_bound_value(rx_rings, 1, 1,
+						 VALE_RINGS_MAX);
 	/* Reported in netmap_if only, as netmap does; never bound. */
 	port->nhost[NM_TX] = 1;
 	port->nhost[NM_RX] = 1;
-	port->nslots[NM_TX] = netmap_bound_value(tx_slots, NM_DEFAULT_SLOTS,
-						 NM_MIN_SLOTS, max_slots);
-	port->nslots[NM_RX] = netmap_bound_value(rx_slots, NM_DEFAULT_SLOTS,
-						 NM_MIN_SLOTS, max_slots);
+	port->nslots[NM_TX] = netmap_bound_value(tx_slots, NM_DEFAULT_SLOTS, 1,
+						 max_slots);
+	port->nslots[NM_RX] = netmap_bound_value(rx_slots, NM_DEFAULT_SLOTS, 1,
+						 max_slots);
 	err = netmap_port_krings_alloc(port);
 	vp->m.ndst = port->nrings[NM_RX];
 	vp->m.dst = kcalloc(vp->m.ndst, sizeof(*vp->m.dst), GFP_KERNEL);
@@ -470,64 +484,27 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 	return vp;
 }
 
-/*
- * A persistent port named @pname joins @swname, if there is one, and if
- * its region is the one @mem_id names (any, when 0).
- */
-static int vale_persistent_join(const char *swname, const char *pname,
-				u16 mem_id, struct netmap_port **portp)
-{
-	struct netmap_port *port = netmap_port_find(pname);
-	struct vale_port *vp;
-	int err;
-
-	if (!port)
-		return -ENOENT;
-	vp = vale_port_of(port);
-	if (!vale_is_port(port) || !vp->persistent) {
-		netmap_port_put(port);
-		return -ENOENT;
-	}
-	err = netmap_port_admin(port);
-	if (err) {
-		netmap_port_put(port);
-		return err;
-	}
-	if (rcu_access_pointer(vp->m.sw) || port->users) {
-		netmap_port_put(port);
-		return -EBUSY;
-	}
-	if (mem_id && mem_id != port->mem->id) {
-		netmap_port_put(port);
-		return -EINVAL;
-	}
-	err = vale_member_add(swname, &vp->m, pname);
-	if (err) {
-		netmap_port_put(port);
-		return err;
-	}
-	*portp = port;
-	return 0;
-}
-
 /**
- * netmap_vale_lookup() - resolve "valeS:P" to a VALE port
- * @name: a name starting with "vale" and holding a ':'
+ * netmap_vale_lookup() - resolve a VALE name to a VALE port, or create one
+ * @name: a VALE name (netmap_is_vale_name())
  * @reg: the request (the geometry and region of a new port; the region an
  *	existing one must have), or NULL
  * @portp: the port, with a reference, on success
  *
- * netmap_lock held.
+ * For REGISTER and the lookups of PORT_INFO_GET and POOLS_INFO_GET, the
+ * requests that create ephemeral ports. netmap_lock held.
  *
- * Return: 0, -EINVAL for a bad name or nr_mem_id, -EBUSY (a NIC of the
- * switch, or a persistent port busy elsewhere), -EPERM (a persistent port
- * the caller may not administer, perm.c), -ENOMEM or -ENOSPC.
+ * Return: 0; -ENOMEM for a bad switch name, too many switches or ports,
+ * or no memory; -EINVAL for a bad port part, a netdev's name (see the top
+ * of this file) or a bad nr_mem_id; -EBUSY for a member the switch binds
+ * itself; -EPERM for a persistent member the caller may not administer
+ * (perm.c).
  */
 int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
 {
 	u16 mem_id = reg ? reg->nr_mem_id : 0;
-	char swname[IFNAMSIZ];
+	char swname[VALE_NAME_MAX + 1];
 	struct vale_switch *sw;
 	struct vale_member *m;
 	struct vale_port *vp;
@@ -535,7 +512,9 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 	int err;
 
 	lockdep_assert_held(&netmap_lock);
-	if (!vale_name_split(name, swname, sizeof(swname), &pname))
+	if (!vale_name_split(name, swname, &pname))
+		return -ENOMEM;
+	if (!vale_port_part_ok(pname))
 		return -EINVAL;
 	sw = vale_switch_find(swname);
 	m = sw ? vale_member_find(sw, name) : NULL;
@@ -552,13 +531,11 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		*portp = &vp->up;
 		return 0;
 	}
-	err = vale_persistent_join(swname, pname, mem_id, portp);
-	if (err != -ENOENT)
-		return err;
-
 	err = vale_member_room(swname);
 	if (err)
 		return err;
+	if (vale_netdev_exists(pname))
+		return -EINVAL;
 	vp = vale_port_new(name, mem_id, reg ? reg->nr_tx_rings : 0,
 			   reg ? reg->nr_rx_rings : 0,
 			   reg ? reg->nr_tx_slots : 0,
@@ -578,38 +555,72 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 /* Persistent ports                                                        */
 /* ---------------------------------------------------------------------- */
 
-/* Names a persistent port may have: the P of "valeS:P", not a VALE name. */
-static bool vale_plain_name_ok(const char *name)
+/**
+ * vale_persistent_find() - the persistent VALE port named @name
+ * @name: the name
+ *
+ * netmap_lock held.
+ *
+ * Return: the port, with a reference, or NULL.
+ */
+struct vale_port *vale_persistent_find(const char *name)
 {
-	size_t len = strnlen(name, IFNAMSIZ);
-	const char *c;
+	struct netmap_port *port = netmap_port_find(name);
 
-	if (!len || len >= IFNAMSIZ || netmap_is_vale_name(name))
-		return false;
-	for (c = name; *c; c++)
-		if (!vale_word_char(*c))
-			return false;
-	return true;
+	if (port && (!vale_is_port(port) || !vale_port_of(port)->persistent)) {
+		netmap_port_put(port);
+		port = NULL;
+	}
+	return port ? vale_port_of(port) : NULL;
+}
+
+/* What VALE_NEWIF reports of a port: the values in use. */
+static void vale_newif_fill(const struct netmap_port *port,
+			    struct nmreq_vale_newif *req)
+{
+	req->nr_tx_slots = port->nslots[NM_TX];
+	req->nr_rx_slots = port->nslots[NM_RX];
+	req->nr_tx_rings = port->nrings[NM_TX];
+	req->nr_rx_rings = port->nrings[NM_RX];
+	req->nr_mem_id = port->mem->id;
 }
 
 /**
  * netmap_vale_newif() - VALE_NEWIF: create a persistent VALE port
  * @name: its name, which its netdev also gets
- * @req: the geometry (0: defaults); nr_mem_id 0 gives the port a private
- *	region, another value puts its rings in that existing region
+ * @req: in: the geometry (0: defaults; see vale_port_new()); nr_mem_id 0
+ *	gives the port a private region, another value puts its rings in
+ *	that existing region. Out: the values in use, on success, and those
+ *	of the port that has the name, on -EEXIST
  *
- * Return: 0, -EINVAL (bad name, or no region has id nr_mem_id), -EPERM
+ * Return: 0, -EINVAL (a name that starts with "vale", is empty or too
+ * long, or that no netdev can have; no region has id nr_mem_id), -EPERM
  * (no CAP_NET_ADMIN over the caller's network namespace, perm.c), -EEXIST
- * (a port or netdev has the name) or -ENOMEM.
+ * (a netdev or a port has the name) or -ENOMEM.
  */
-int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
+int netmap_vale_newif(const char *name, struct nmreq_vale_newif *req)
 {
 	struct net_device *dev;
 	struct netmap_port *port;
 	struct vale_port *vp;
 	int err;
 
-	if (!vale_plain_name_ok(name))
+	if (!strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)) ||
+	    !*name || strnlen(name, IFNAMSIZ) >= IFNAMSIZ)
+		return -EINVAL;
+	mutex_lock(&netmap_lock);
+	port = netmap_port_find(name);
+	if (port) {
+		vale_newif_fill(port, req);
+		netmap_port_put(port);
+		mutex_unlock(&netmap_lock);
+		return -EEXIST;
+	}
+	mutex_unlock(&netmap_lock);
+	if (vale_netdev_exists(name))
+		return -EEXIST;
+	/* '%' would have the netdev named by a pattern: another name. */
+	if (strchr(name, '%'))
 		return -EINVAL;
 	err = netmap_net_admin(current->nsproxy->net_ns);
 	if (err)
@@ -620,6 +631,7 @@ int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 	mutex_lock(&netmap_lock);
 	port = netmap_port_find(name);
 	if (port) {
+		vale_newif_fill(port, req);
 		netmap_port_put(port);
 		err = -EEXIST;
 		goto fail;
@@ -641,6 +653,7 @@ int netmap_vale_newif(const char *name, const struct nmreq_vale_newif *req)
 	vp->netdev = dev;
 	netmap_port_register(&vp->up);
 	list_add_tail(&vp->pnode, &vale_persistent);
+	vale_newif_fill(&vp->up, req);
 	mutex_unlock(&netmap_lock);
 	return 0;
 fail:
@@ -650,9 +663,9 @@ fail:
 }
 
 /*
- * Delete a persistent port that nothing uses: out of its switch, out of
- * the registry, its netdev unregistered, and the port's own reference
- * dropped. netmap_lock held.
+ * Delete a persistent port that nothing uses: out of the registry, its
+ * netdev unregistered, and the port's own reference dropped. netmap_lock
+ * held.
  */
 static void vale_persistent_delete(struct vale_port *vp)
 {
@@ -671,11 +684,10 @@ static void vale_persistent_delete(struct vale_port *vp)
  * netmap_vale_delif() - VALE_DELIF: delete a persistent VALE port
  * @name: its name
  *
- * The port leaves its switch if it is in one.
- *
- * Return: 0, -ENXIO (no such port), -EINVAL (not a persistent VALE port),
- * -EPERM (its netdev's namespace is not the caller's to administer,
- * perm.c) or -EBUSY (bound, or holding pipes).
+ * Return: 0; -ENXIO when no port or netdev has the name; -EINVAL when it
+ * is not a persistent VALE port; -EPERM when its netdev's namespace is not
+ * the caller's to administer (perm.c); -EBUSY when it is in use: bound (by
+ * a descriptor, or by a second switch), in a switch, or holding pipes.
  */
 int netmap_vale_delif(const char *name)
 {
@@ -687,14 +699,15 @@ int netmap_vale_delif(const char *name)
 	port = netmap_port_find(name);
 	if (!port) {
 		mutex_unlock(&netmap_lock);
-		return -ENXIO;
+		return vale_netdev_exists(name) ? -EINVAL : -ENXIO;
 	}
 	vp = vale_port_of(port);
 	if (!vale_is_port(port) || !vp->persistent)
 		err = -EINVAL;
 	else if (netmap_port_admin(port))
 		err = -EPERM;
-	else if (port->users || port->refs > 2)
+	else if (port->users || port->refs > 2 ||
+		 rcu_access_pointer(vp->m.sw))
 		err = -EBUSY;
 	netmap_port_put(port);
 	if (!err)

@@ -9,7 +9,9 @@
  *                      they have references; persistent ones (VALE_NEWIF)
  *                      until VALE_DELIF, with a netdev (vale_netdev.c).
  *   struct vale_nic    a NIC port or its host rings, bound by the switch
- *                      itself (vale_nic.c), attached with VALE_ATTACH.
+ *                      itself (vale_nic.c), attached with VALE_ATTACH; or
+ *                      a persistent VALE port already in another switch,
+ *                      bound the same way (it then links both switches).
  *
  * Forwarding (vale_fwd.c) copies each packet from the source member's ring
  * into the rings of its destinations (struct vale_dst), so that no member
@@ -38,7 +40,11 @@
 #include "netmap_kern.h"
 
 #define VALE_SWITCHES_MAX	64	/* upper bound of vale_max_switches */
-#define VALE_PORTS_MAX		254	/* upper bound of vale_max_ports */
+#define VALE_PORTS_MAX		252	/* upper bound of vale_max_ports */
+#define VALE_NOPORT		255	/* VALE_LIST: the switch has no such port */
+#define VALE_NAME_MAX		15	/* a switch name, or a port part */
+#define VALE_RINGS_MAX		16	/* rings per direction of a VALE port */
+#define VALE_SLOTS_MAX		4096	/* slots per ring of a VALE port */
 #define VALE_BATCH		512	/* packets per forwarding batch */
 #define VALE_FDB_BITS		10	/* 1024 learning-table entries */
 #define VALE_HDR_MAX		12	/* the longest virtio-net header */
@@ -150,10 +156,11 @@ static inline struct vale_port *vale_port_of(struct netmap_port *port)
 /* vale.c */
 extern struct netmap_uint_param vale_age;
 bool vale_is_port(const struct netmap_port *port);
-bool vale_name_split(const char *name, char *sw, size_t swlen,
-		     const char **port);
+bool vale_name_split(const char *name, char *sw, const char **port);
+bool vale_port_part_ok(const char *port);
 struct vale_switch *vale_switch_find(const char *swname);
 struct vale_switch *vale_switch_at(unsigned int idx);
+int vale_member_room(const char *swname);
 int vale_member_add(const char *swname, struct vale_member *m,
 		    const char *portname);
 void vale_member_remove(struct vale_member *m);
@@ -161,6 +168,7 @@ struct vale_member *vale_member_find(struct vale_switch *sw,
 				     const char *name);
 struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 				u32 rx_rings, u32 tx_slots, u32 rx_slots);
+struct vale_port *vale_persistent_find(const char *name);
 void vale_dst_init(struct vale_dst *d, struct netmap_kring *kring);
 void vale_dst_set_live(struct vale_dst *d, bool live, u32 fill);
 
@@ -180,6 +188,7 @@ int vale_fdb_lookup(struct vale_switch *sw, u64 mac, unsigned long now,
 void vale_fdb_forget(struct vale_switch *sw, u16 idx);
 
 /* vale_netdev.c: the netdev of a persistent port */
+bool vale_netdev_exists(const char *name);
 struct net_device *vale_netdev_new(const char *name);
 int vale_netdev_register(struct net_device *dev, struct vale_port *vp);
 void vale_netdev_delete(struct net_device *dev);
@@ -187,13 +196,14 @@ u32 vale_netdev_rx(struct vale_port *vp, struct netmap_kring *kring,
 		   u32 first, u32 avail);
 
 /* vale_nic.c: NICs and host stacks in a switch */
-u32 vale_nic_room(struct vale_dst *d, u32 want);
-void vale_nic_push(struct vale_dst *d, u32 head);
+u32 vale_nic_room(struct vale_member *m, struct vale_dst *d, u32 want);
+void vale_nic_push(struct vale_member *m, struct vale_dst *d, u32 head);
 int vale_nic_attach(const char *swname, const char *ifname, bool host,
 		    u32 *idx);
 int vale_nic_detach(struct vale_member *m);
 bool vale_member_is_nic(const struct vale_member *m);
 int vale_member_admin(struct vale_member *m);
+bool vale_nic_is_polling(struct vale_member *m);
 int vale_nic_polling(struct vale_member *m, bool on,
 		     const struct nmreq_vale_polling *req);
 

@@ -31,87 +31,118 @@
 
 #include "vale.h"
 
-/* The member named @name ("valeS:P"), or an error. netmap_lock held. */
+/*
+ * The member named @name, or an error: -EINVAL when @name is not a VALE
+ * name, -ENXIO when there is no such member. netmap_lock held.
+ */
 static struct vale_member *vale_member_by_name(const char *name, int *err)
 {
-	char swname[IFNAMSIZ];
+	char swname[VALE_NAME_MAX + 1];
 	struct vale_switch *sw;
 	struct vale_member *m;
 	const char *pname;
 
-	if (!vale_name_split(name, swname, sizeof(swname), &pname)) {
+	if (!netmap_is_vale_name(name)) {
 		*err = -EINVAL;
 		return NULL;
 	}
-	sw = vale_switch_find(swname);
+	sw = vale_name_split(name, swname, &pname) ?
+	     vale_switch_find(swname) : NULL;
 	m = sw ? vale_member_find(sw, name) : NULL;
 	*err = m ? 0 : -ENXIO;
 	return m;
 }
 
-/* A persistent VALE port joins a switch; -ENOENT: @ifname is not one. */
-static int vale_attach_persistent(const char *swname, const char *ifname,
+/*
+ * The persistent port @vp, in no switch, joins @swname directly. netmap_lock
+ * held.
+ */
+static int vale_attach_persistent(const char *swname, struct vale_port *vp,
 				  bool host, u32 *idx)
 {
-	struct netmap_port *port = netmap_port_find(ifname);
-	struct vale_port *vp;
 	int err;
 
-	if (!port)
-		return -ENOENT;
-	vp = vale_port_of(port);
-	if (!vale_is_port(port) || !vp->persistent)
-		err = -ENOENT;
-	else if (host)
-		err = -EINVAL;		/* VALE ports have no host stack */
-	else if (netmap_port_admin(port))
-		err = -EPERM;
-	else if (rcu_access_pointer(vp->m.sw) || port->users)
-		err = -EBUSY;
-	else
-		err = vale_member_add(swname, &vp->m, ifname);
+	if (host)
+		return -EINVAL;		/* VALE ports have no host stack */
+	if (vp->up.users)
+		return -EBUSY;
+	err = vale_member_add(swname, &vp->m, vp->up.name);
 	if (!err)
 		*idx = vp->m.idx;
-	netmap_port_put(port);
 	return err;
 }
 
 /**
  * netmap_vale_attach() - VALE_ATTACH: put an interface in a switch
  * @name: "valeS:IF", IF a persistent VALE port or a NIC
- * @req: reg.nr_mode NR_REG_NIC_SW also attaches the NIC's host stack;
- *	NR_REG_ALL_NIC (or NR_REG_DEFAULT) does not. port_index is set.
+ * @req: reg.nr_mode NR_REG_ALL_NIC, or NR_REG_NIC_SW to attach a NIC's
+ *	host stack too, with nr_ringid 0; port_index is set, and nothing
+ *	else
  *
- * Return: 0, -EINVAL (bad name or mode), -ENXIO (no such interface),
- * -EBUSY (in a switch already, or bound), -ENOMEM or -ENOSPC.
+ * A persistent port in no switch joins the switch itself. One that is in
+ * a switch already is bound by the new switch like a NIC (vale_nic.c),
+ * when nothing else binds it: it then links both switches.
+ *
+ * Return: 0, -EINVAL (not a VALE name, a bad port part or mode), -ENOMEM
+ * (a bad switch name, too many switches or ports), -EBUSY (the switch has
+ * the port already; the interface is bound), -ENXIO (no such interface),
+ * -EPERM (an interface the caller may not administer, perm.c).
  */
 int netmap_vale_attach(const char *name, struct nmreq_vale_attach *req)
 {
 	u32 mode = req->reg.nr_mode;
-	char swname[IFNAMSIZ];
-	const char *ifname;
+	char swname[VALE_NAME_MAX + 1];
 	struct vale_switch *sw;
+	struct vale_port *vp;
+	const char *ifname;
+	bool wrap = false;
 	int err;
 
-	if (!vale_name_split(name, swname, sizeof(swname), &ifname))
+	if (!netmap_is_vale_name(name))
 		return -EINVAL;
-	if (mode != NR_REG_DEFAULT && mode != NR_REG_ALL_NIC &&
-	    mode != NR_REG_NIC_SW)
+	if (!vale_name_split(name, swname, &ifname))
+		return -ENOMEM;
+	if (!vale_port_part_ok(ifname))
 		return -EINVAL;
 	mutex_lock(&netmap_lock);
-	err = vale_attach_persistent(swname, ifname, mode == NR_REG_NIC_SW,
-				     &req->port_index);
-	if (err == -ENOENT) {
-		sw = vale_switch_find(swname);
-		err = sw && vale_member_find(sw, name) ? -EBUSY : -ENOENT;
+	sw = vale_switch_find(swname);
+	if (sw && vale_member_find(sw, name)) {
+		err = -EBUSY;
+		goto out;
+	}
+	err = vale_member_room(swname);
+	if (err)
+		goto out;
+	err = -EINVAL;
+	if ((mode != NR_REG_ALL_NIC && mode != NR_REG_NIC_SW) ||
+	    req->reg.nr_ringid)
+		goto out;
+	vp = vale_persistent_find(ifname);
+	if (vp) {
+		if (netmap_port_admin(&vp->up))
+			err = -EPERM;
+		else if (!rcu_access_pointer(vp->m.sw))
+			err = vale_attach_persistent(swname, vp,
+						     mode == NR_REG_NIC_SW,
+						     &req->port_index);
+		else if (mode == NR_REG_NIC_SW)
+			err = -EINVAL;
+		else if (vp->up.users)
+			err = -EBUSY;	/* bound, or in a third switch */
+		else
+			wrap = true;
+		netmap_port_put(&vp->up);
+		if (!wrap)
+			goto out;
 	}
 	mutex_unlock(&netmap_lock);
-	if (err != -ENOENT)
-		return err;
-	if (!netmap_port_name_ok(ifname))
-		return -EINVAL;
+	if (!wrap && !vale_netdev_exists(ifname))
+		return -ENXIO;
 	return vale_nic_attach(swname, ifname, mode == NR_REG_NIC_SW,
 			       &req->port_index);
+out:
+	mutex_unlock(&netmap_lock);
+	return err;
 }
 
 /**
@@ -119,9 +150,11 @@ int netmap_vale_attach(const char *name, struct nmreq_vale_attach *req)
  * @name: "valeS:IF"
  * @req: port_index is set
  *
- * Return: 0, -EINVAL (bad name, or the host member of a NIC), -ENXIO (not
- * in the switch), -EPERM (a NIC or persistent port the caller may not
- * administer, perm.c) or -EBUSY (a bound or ephemeral VALE port).
+ * Return: 0, -EINVAL (not a VALE name, or the host member of a NIC),
+ * -ENXIO (no such member), -EPERM (a NIC or persistent port the caller may
+ * not administer, perm.c) or -EBUSY (an ephemeral VALE port; a persistent
+ * one that is bound, by a descriptor or by a second switch; a NIC with
+ * polling threads).
  */
 int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req)
 {
@@ -135,7 +168,9 @@ int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req)
 		err = vale_member_admin(m);
 	if (m && !err) {
 		req->port_index = m->idx;
-		if (m->nic) {
+		if (vale_nic_is_polling(m)) {
+			err = -EBUSY;
+		} else if (m->nic) {
 			err = vale_nic_detach(m);
 		} else {
 			vp = container_of(m, struct vale_port, m);
@@ -154,28 +189,32 @@ int netmap_vale_detach(const char *name, struct nmreq_vale_detach *req)
  * @name: NETMAP_REQ_IFNAMSIZ bytes, in and out: "valeS:P" to look up, or
  *	empty to iterate (the name found is written there)
  * @bridge: in and out, the switch index
- * @port: in and out, the port index
+ * @port: in and out, the port index; VALE_NOPORT when the switch has no
+ *	port @name
  *
- * Return: 0; -ENOENT when the port does not exist or the iteration is
- * over; -EINVAL for a bad name.
+ * Return: 0; -ENOENT when the switch does not exist or the iteration is
+ * over; -EINVAL for a name that does not start with "vale".
  */
 int netmap_vale_list(char *name, u16 *bridge, u32 *port)
 {
+	char swname[VALE_NAME_MAX + 1];
 	struct vale_switch *sw;
 	struct vale_member *m;
+	const char *pname;
 	u32 b, p;
 	int err = -ENOENT;
 
+	if (name[0] && strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)))
+		return -EINVAL;
 	mutex_lock(&netmap_lock);
 	if (name[0]) {
-		m = vale_member_by_name(name, &err);
-		if (m) {
-			sw = rcu_dereference_protected(m->sw,
-							lockdep_is_held(&netmap_lock));
+		sw = vale_name_split(name, swname, &pname) ?
+		     vale_switch_find(swname) : NULL;
+		if (sw) {
+			m = vale_member_find(sw, name);
 			*bridge = sw->idx;
-			*port = m->idx;
-		} else if (err == -ENXIO) {
-			err = -ENOENT;
+			*port = m ? m->idx : VALE_NOPORT;
+			err = 0;
 		}
 		goto out;
 	}
@@ -268,7 +307,15 @@ int netmap_vale_legacy(struct nmreq *nmr)
 		nif.nr_tx_rings = nmr->nr_tx_rings;
 		nif.nr_rx_rings = nmr->nr_rx_rings;
 		nif.nr_mem_id = nmr->nr_arg2;
-		return netmap_vale_newif(name, &nif);
+		err = netmap_vale_newif(name, &nif);
+		if (!err || err == -EEXIST) {
+			nmr->nr_tx_slots = nif.nr_tx_slots;
+			nmr->nr_rx_slots = nif.nr_rx_slots;
+			nmr->nr_tx_rings = nif.nr_tx_rings;
+			nmr->nr_rx_rings = nif.nr_rx_rings;
+			nmr->nr_arg2 = nif.nr_mem_id;
+		}
+		return err;
 	case NETMAP_BDG_DELIF:
 		return netmap_vale_delif(name);
 	case NETMAP_BDG_POLLING_ON:

@@ -427,7 +427,7 @@ static u32 vale_dst_room(struct vale_member *m, struct vale_dst *d, u32 want)
 	u32 n = dk->num_slots;
 
 	if (m->nic)
-		return vale_nic_room(d, want);
+		return vale_nic_room(m, d, want);
 	return n - 1 - nm_dist(smp_load_acquire(&dk->nr_hwcur), d->fill, n);
 }
 
@@ -474,7 +474,7 @@ static void vale_deliver(struct vale_fwd *f, struct vale_member *m, u16 uh,
 	}
 	if (j != j0) {
 		if (m->nic) {
-			vale_nic_push(d, j);
+			vale_nic_push(m, d, j);
 		} else {
 			netmap_monitor_landed(dk, j0, j);
 			smp_store_release(&d->fill, j);

@@ -312,6 +312,23 @@ static void vale_ndev_setup(struct net_device *dev)
 }
 
 /**
+ * vale_netdev_exists() - whether a netdev of the caller's namespace has
+ *	the name @name
+ * @name: NUL-terminated
+ *
+ * Return: true when one does.
+ */
+bool vale_netdev_exists(const char *name)
+{
+	bool found;
+
+	rcu_read_lock();
+	found = dev_get_by_name_rcu(current->nsproxy->net_ns, name);
+	rcu_read_unlock();
+	return found;
+}
+
+/**
  * vale_netdev_new() - a netdev for a persistent port, not registered yet
  * @name: its name
  *

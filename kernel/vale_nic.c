@@ -27,6 +27,14 @@
  * Destinations are filled by the forwarders of the other members under
  * the destination's lock, which then sync the ring (vale_nic_push()).
  *
+ * A persistent VALE port already in a switch A can be attached to a
+ * second switch B the same way: B binds it like a NIC. Its rx rings (what
+ * A forwards to it) are the sources, so they go into B; its tx rings are
+ * the destinations, and their sync forwards what B sends into A. That sync
+ * forwards in turn, so it never runs under a destination's lock (two
+ * ports wrapped crosswise would take the same lock again): the forwarders
+ * only fill the ring, and a work item of the member syncs it.
+ *
  * Locking: attach binds the NIC before taking netmap_lock; detach takes
  * the member out under netmap_lock, stops its forwarding (the work item
  * and the threads never take netmap_lock), and unbinds after dropping it.
@@ -103,6 +111,8 @@ struct vale_poller {
  * @nthreads: 0 in notification mode
  * @poll_first: MULTI_CPU: the first ring (and CPU); SINGLE_CPU: the CPU
  * @poll_multi: MULTI_CPU mode
+ * @vport: the port bound is a VALE port (of another switch)
+ * @push: @vport: syncs the destinations the forwarders filled
  */
 struct vale_nic {
 	struct vale_member m;
@@ -116,6 +126,8 @@ struct vale_nic {
 	u32 nthreads;
 	u32 poll_first;
 	bool poll_multi;
+	bool vport;
+	struct work_struct push;
 };
 
 static struct vale_nic *vale_nic_of(struct vale_member *m)
@@ -140,17 +152,28 @@ int vale_member_admin(struct vale_member *m)
 	return netmap_port_admin(&container_of(m, struct vale_port, m)->up);
 }
 
+/* Whether polling threads pull the member's rings. netmap_lock held. */
+bool vale_nic_is_polling(struct vale_member *m)
+{
+	return m->nic && vale_nic_of(m)->nthreads;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Destinations: called by the forwarders, d->lock held                    */
 /* ---------------------------------------------------------------------- */
 
-/* Free slots of a NIC tx ring; syncs it when fewer than @want. */
-u32 vale_nic_room(struct vale_dst *d, u32 want)
+/*
+ * Free slots of a NIC tx ring; syncs it when fewer than @want (for a VALE
+ * port, asks its work item to).
+ */
+u32 vale_nic_room(struct vale_member *m, struct vale_dst *d, u32 want)
 {
 	struct netmap_kring *k = d->kring;
 	u32 room = nm_dist(d->fill, d->tail, k->num_slots), hwcur, hwtail;
 
-	if (room < want) {
+	if (room < want && vale_nic_of(m)->vport) {
+		queue_work(system_unbound_wq, &vale_nic_of(m)->push);
+	} else if (room < want) {
 		netmap_kring_sync_ptrs(k, d->fill, d->fill, &hwcur, &hwtail);
 		d->tail = hwtail;
 		room = nm_dist(d->fill, d->tail, k->num_slots);
@@ -158,14 +181,47 @@ u32 vale_nic_room(struct vale_dst *d, u32 want)
 	return room;
 }
 
-/* Hand the slots up to @head to the NIC. */
-void vale_nic_push(struct vale_dst *d, u32 head)
+/* Hand the slots up to @head to the NIC (a VALE port: soon). */
+void vale_nic_push(struct vale_member *m, struct vale_dst *d, u32 head)
 {
 	u32 hwcur, hwtail;
 
+	if (vale_nic_of(m)->vport) {
+		d->fill = head;
+		queue_work(system_unbound_wq, &vale_nic_of(m)->push);
+		return;
+	}
 	if (!netmap_kring_sync_ptrs(d->kring, head, head, &hwcur, &hwtail))
 		d->fill = head;
 	d->tail = hwtail;
+}
+
+/*
+ * The tx syncs of a VALE port, out of the forwarders' locks. Only this
+ * work item syncs the rings (the switch binds them exclusively), and the
+ * forwarders fill slots from d->fill to d->tail only, which the sync of
+ * the slots before d->fill does not touch.
+ */
+static void vale_nic_push_work(struct work_struct *work)
+{
+	struct vale_nic *nic = container_of(work, struct vale_nic, push);
+	u32 i, head, hwcur, hwtail;
+	bool live;
+
+	for (i = 0; i < nic->m.ndst; i++) {
+		struct vale_dst *d = &nic->m.dst[i];
+
+		spin_lock_bh(&d->lock);
+		live = d->live;
+		head = d->fill;
+		spin_unlock_bh(&d->lock);
+		if (!live ||
+		    netmap_kring_sync_ptrs(d->kring, head, head, &hwcur, &hwtail))
+			continue;
+		spin_lock_bh(&d->lock);
+		d->tail = hwtail;
+		spin_unlock_bh(&d->lock);
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -449,6 +505,7 @@ static void vale_nic_free(struct vale_nic *nic)
 
 	if (!nic)
 		return;
+	cancel_work_sync(&nic->push);	/* its destinations are closed */
 	if (nic->priv)
 		vale_nic_unbind(nic->priv);
 	for (i = 0; nic->src && i < nic->nsrc; i++)
@@ -477,6 +534,10 @@ static struct vale_nic *vale_nic_new(const char *ifname, u32 mode)
 	nic->priv = priv;
 	port = priv->port;
 	INIT_WORK(&nic->work, vale_nic_work);
+	INIT_WORK(&nic->push, vale_nic_push_work);
+	nic->vport = vale_is_port(port);
+	if (nic->vport)		/* its frames are the port's */
+		nic->m.hdr_len = port->ops->hdr_get(port);
 	nic->m.nic = true;
 	ntx = priv->last[NM_TX] - priv->first[NM_TX];
 	nrx = priv->last[NM_RX] - priv->first[NM_RX];

@@ -21,8 +21,9 @@
  * mode (0: one thread on CPU cpu for every ring, 1: ring i on CPU i for n
  * rings from cpu on).
  *
- * Exit status: 0 on success, 1 when the kernel refuses, 2 for bad usage
- * (with a one-line message).
+ * Exit status: 0 on success, 1 when the kernel refuses (bad names
+ * included: "vale-ctl: cannot VERB NAME: " and the errno's text), 2 for
+ * bad usage (with a one-line message).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,42 +63,15 @@ static void usage(void)
 	exit(0);
 }
 
-static int word_char(char c)
+/*
+ * The kernel judges names (and says why with an errno, as for any other
+ * refusal); only one that does not fit in nr_name is bad usage.
+ */
+static void check_name(const char *name)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	       (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-/* valeS:P, S in [0-9A-Za-z_]*, P in [0-9A-Za-z_]+, under 16 bytes. */
-static void check_vale_name(const char *name)
-{
-	const char *c = name + strlen(NM_BDG_NAME);
-
-	if (strlen(name) >= NM_IFNAMSIZ)
-		usage_error("%s: name too long (at most %d bytes)", name,
-			    NM_IFNAMSIZ - 1);
-	if (strncmp(name, NM_BDG_NAME, strlen(NM_BDG_NAME)))
-		usage_error("%s: not a VALE port name (valeS:P)", name);
-	while (word_char(*c))
-		c++;
-	if (*c++ != ':' || !*c)
-		usage_error("%s: not a VALE port name (valeS:P)", name);
-	for (; *c; c++)
-		if (!word_char(*c))
-			usage_error("%s: bad character in the port name", name);
-}
-
-/* A persistent port name: [0-9A-Za-z_]+, under 16 bytes. */
-static void check_plain_name(const char *name)
-{
-	const char *c;
-
-	if (!*name || strlen(name) >= NM_IFNAMSIZ)
-		usage_error("%s: a port name has 1 to %d bytes", name,
-			    NM_IFNAMSIZ - 1);
-	for (c = name; *c; c++)
-		if (!word_char(*c))
-			usage_error("%s: bad character in the port name", name);
+	if (strlen(name) >= sizeof(((struct nmreq_header *)0)->nr_name))
+		usage_error("%s: name too long (at most %zu bytes)", name,
+			    sizeof(((struct nmreq_header *)0)->nr_name) - 1);
 }
 
 /* Up to @max comma-separated numbers; returns how many. */
@@ -300,39 +274,39 @@ int main(int argc, char **argv)
 	case 'l':
 		if (!name)
 			return list_all();
-		check_vale_name(name);
+		check_name(name);
 		return list_one(name);
 	case 'g':
-		check_vale_name(name);
+		check_name(name);
 		return get_info(name);
 	case 'n':
-		check_plain_name(name);
+		check_name(name);
 		return new_port(name, spec, memid);
 	case 'r':
-		check_plain_name(name);
+		check_name(name);
 		if (ctrl(NETMAP_REQ_VALE_DELIF, name, NULL) < 0)
 			return fail("delete", name);
 		return 0;
 	case 'a':
 	case 'h':
-		check_vale_name(name);
+		check_name(name);
 		return attach(name, action == 'h');
 	case 'd': {
 		struct nmreq_vale_detach req = { 0 };
 
-		check_vale_name(name);
+		check_name(name);
 		if (ctrl(NETMAP_REQ_VALE_DETACH, name, &req) < 0)
 			return fail("detach", name);
 		return 0;
 	}
 	case 'p':
-		check_vale_name(name);
+		check_name(name);
 		return polling(name, spec);
 	case 'P': {
 		/* The body is required, and unused. */
 		struct nmreq_vale_polling req = { 0 };
 
-		check_vale_name(name);
+		check_name(name);
 		if (ctrl(NETMAP_REQ_VALE_POLLING_DISABLE, name, &req) < 0)
 			return fail("stop polling", name);
 		return 0;

@@ -4,10 +4,14 @@ The grammar is the one `nm_spec_parse()` in kernel/include/uapi/net/netmap_user.
 is what `nm_open()` (and so QEMU's `-netdev netmap,ifname=`) and our tools parse:
 
     spec   := ["netmap:"] IF [pipe] [rings] item*       a NIC, or a pipe of the port IF
-            | ["netmap:"] "vale" S ":" P [pipe] [rings] item*
+            | ["netmap:"] "val" S ":" P [pipe] [rings] item*
     pipe   := "{" N | "}" N                             master / slave end of pipe N
     rings  := "^" | "^" N | "*" | "-" N                 SW, ONE_SW, NIC_SW, ONE_NIC
     item   := "/" [xztrRT]*  |  "@" N  |  "@conf:" key=N ("," key=N)*
+
+Every name that starts with "val" is a VALE name, as the kernel has it (so IF never does): S is
+[0-9A-Za-z_]* and P [0-9A-Za-z_]+ (the kernel takes any characters in P, but the grammar's own
+characters end it, and nm_spec_parse() takes those).
 
 On top of the parser's own rules, a spec is accepted only when the kernel can accept its name
 whatever the state of the system: the port name (with its pipe suffix) fits IFNAMSIZ, which
@@ -35,7 +39,7 @@ IFNAMSIZ = 16  # a name, NUL included, as the kernel and the legacy nmreq hold i
 RING_MAX = 0x0FFF  # NETMAP_RING_MASK: the largest ring index of "-N" and "^N"
 PIPE_ID_MAX = 0xFFFFFFFF
 MEM_ID_MAX = 0xFFFF
-VALE_PREFIX = "vale"
+VALE_NAME_PREFIX = "val"  # what makes a name a VALE name
 NETMAP_PREFIX = "netmap:"
 
 NR_REG = {"all-nic": 1, "sw": 2, "nic-sw": 3, "one-nic": 4, "one-sw": 8}
@@ -215,7 +219,7 @@ class PortSpec:
 
 
 def _is_vale_name(name: str) -> bool:
-    return name.startswith(VALE_PREFIX) and ":" in name
+    return name.startswith(VALE_NAME_PREFIX)
 
 
 def _printable(spec: str) -> str:
@@ -268,7 +272,7 @@ class _Parser:
         if s.startswith(NETMAP_PREFIX):
             self.i = len(NETMAP_PREFIX)
         start = self.i
-        vale = s.startswith(VALE_PREFIX, start) and ":" in s[start:]
+        vale = s.startswith(VALE_NAME_PREFIX, start)
         if vale:
             self.name_vale(start)
         else:
@@ -276,7 +280,7 @@ class _Parser:
                 self.i += 1
             if self.peek() == ":":
                 raise self.fail(
-                    start, f"unknown prefix '{_quote(s[start : self.i + 1])}' (netmap: or vale)"
+                    start, f"unknown prefix '{_quote(s[start : self.i + 1])}' (netmap: or val)"
                 )
         if self.i == start:
             raise self.fail(start, "empty port name")
@@ -314,14 +318,16 @@ class _Parser:
         return PortSpec(kind, name, pipe_end, pipe_id, rings, ring, flags, mem_id, conf)
 
     def name_vale(self, start: int) -> None:
-        """A VALE name, valeS:P with S in [0-9A-Za-z_]* and P in [0-9A-Za-z_]+."""
-        self.i = start + len(VALE_PREFIX)
+        """A VALE name, valS:P with S in [0-9A-Za-z_]* and P in [0-9A-Za-z_]+."""
+        self.i = start + len(VALE_NAME_PREFIX)
         while self.peek() in _WORD:
             self.i += 1
         if self.peek() != ":":
+            got = f"'{_quote(self.peek())}'" if self.peek() else "the end"
             raise self.fail(
                 self.i,
-                f"VALE switch name must be [0-9A-Za-z_]*, got '{_quote(self.peek())}'",
+                "a name that starts with 'val' is a VALE name, valS:P: VALE switch name must be"
+                f" [0-9A-Za-z_]* and end with ':', got {got}",
             )
         self.i += 1
         if self.peek() not in _WORD:

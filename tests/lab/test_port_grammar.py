@@ -65,6 +65,7 @@ def test_accepted_specs_open(port_spec_checker, pname):
                 f"vale{pname}:a",
                 f"netmap:vale{pname}:b/x",
                 f"vale:{pname}",
+                f"val{pname}:a",  # every name that starts with "val" is a VALE name
                 f"vale{pname}:c{{3",
                 f"vale{pname}:c}}3-0",
                 f"vale{pname}:d@conf:rings=2,slots=256",
@@ -137,6 +138,8 @@ PARSERS_REFUSE = [
     "eth0:1",
     "vale0-:1",
     "vale0{1@conf:rings=1",
+    "netmap:valx",  # a VALE name (it starts with "val") without its ':'
+    "valeA{1",
 ]
 
 

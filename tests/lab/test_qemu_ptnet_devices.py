@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from nm import Port, pools_info, port_info
 from nm.kloop import running
+from nm.netdev import sh, unique
 from nm.vale import delif, newif
 
 from ptnet.build import qemu
@@ -250,10 +251,19 @@ def test_migration_is_refused(qemu_binary, sw):
 # --------------------------------------------------------------------------------------------
 
 
-def test_too_many_rings_are_refused(qemu_binary, vp):
-    assert newif(vp, nr_tx_rings=MAX_RINGS // 2 + 1, nr_rx_rings=MAX_RINGS // 2) == 0
-    err = _refused(qemu_binary, _passthrough(vp))
-    assert f"netmap port {vp} has {MAX_RINGS // 2 + 1} tx and {MAX_RINGS // 2} rx rings" in err
+def test_too_many_rings_are_refused(qemu_binary):
+    """A NIC with one tx queue more than the KICK registers allow (a VALE port has 16 rings at
+    most, as in netmap, so it never has too many)."""
+    tx, rx = MAX_RINGS // 2 + 1, MAX_RINGS // 2
+    subprocess.run(["modprobe", "veth"], check=True)
+    a, b = unique("ptqa"), unique("ptqb")
+    sh("ip", "link", "add", a, "numtxqueues", str(tx), "numrxqueues", str(rx), "type", "veth",
+       "peer", "name", b)  # fmt: skip
+    try:
+        err = _refused(qemu_binary, _passthrough(a))
+    finally:
+        sh("ip", "link", "del", a, check=False)
+    assert f"netmap port {a} has {tx} tx and {rx} rx rings" in err
     assert f"KICK registers for {MAX_RINGS} rings" in err
 
 

@@ -138,8 +138,10 @@ def test_polling_threads(veth, sw):
             wire.send(tframe(99, 64, src=b"\x0a" * 6))
             assert rx_test_frames(p, 1) == [tframe(99, 64, src=b"\x0a" * 6)]
             assert polling(f"{sw}:{a}", True, mode=1, first=0) == 0
+            assert detach(f"{sw}:{a}")[0] == errno.EBUSY  # not while polling
+            assert polling(f"{sw}:{a}", False) == 0
     finally:
-        assert detach(f"{sw}:{a}")[0] == 0  # stops the threads too
+        assert detach(f"{sw}:{a}")[0] == 0
 
 
 def poll_threads() -> dict[int, str]:

@@ -68,8 +68,8 @@ def rejected(spec: str) -> str:
         ),
         ("netmap:e@conf:rings=0", "netmap:e", {"conf": {}}),  # 0 is the default
         ("netmap:e@conf:slots=9/x", "netmap:e/x@conf:slots=9", {"flags": ["exclusive"]}),
-        ("valeA{1", "netmap:valeA{1", {"kind": "pipe", "interface": "valeA", "switch": None}),
-        ("netmap:vale", "netmap:vale", {"kind": "nic", "interface": "vale"}),
+        ("val0:x", "val0:x", {"kind": "vale", "switch": "val0", "port": "x"}),
+        ("netmap:valid:x{2", "valid:x{2", {"kind": "pipe", "switch": "valid", "port": "x"}),
         ("netmap:a.b", "netmap:a.b", {"kind": "nic", "interface": "a.b"}),
         ("netmap:abcdefghijklmno", "netmap:abcdefghijklmno", {"nr_name": "abcdefghijklmno"}),
         ("vale_2345678:_2", "vale_2345678:_2", {"switch": "vale_2345678", "port": "_2"}),
@@ -131,6 +131,9 @@ def test_the_model_is_a_frozen_value():
         ("eth0:1", ["unknown prefix 'eth0:'", "offset 0"]),
         ("netmap:netmap:eth0", ["unknown prefix 'netmap:'", "offset 7"]),
         ("vale0-:1", ["VALE switch name", "'-'", "offset 5"]),
+        ("valeA{1", ["starts with 'val' is a VALE name", "'{'", "offset 5"]),
+        ("netmap:vale", ["starts with 'val' is a VALE name", "the end"]),
+        ("netmap:valid0", ["starts with 'val' is a VALE name", "the end"]),
         ("vale0:", ["VALE port name", "nothing"]),
         ("vale0:a-b", ["the ring after '-' must be a number, got 'b'"]),
         ("vale0{1@conf:rings=1", ["VALE switch name", "'{'"]),  # as nm_spec_parse does

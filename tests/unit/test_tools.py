@@ -145,8 +145,8 @@ TOOL_BAD_ARGS = [
     ("nm-kloop-test", ["-i", "x", "-f", "ping"]),
     ("nm-kloop-test", ["-i", "x", "--hostile"]),
     ("nm-kloop-test", ["-i", "x", "--peer-rate", "0"]),
-    ("vale-ctl", ["-a", "eth0"]),
-    ("vale-ctl", ["-n", "vale0:x"]),
+    ("vale-ctl", ["-a", "vale0:" + "x" * 58]),  # names the kernel judges, unless too long
+    ("vale-ctl", ["-n", "x" * 64]),
     ("vale-ctl", ["-a", "vale0:x", "-d", "vale0:x"]),
     ("vale-ctl", ["-n", "x", "-C", "1,2,3,4,5"]),
     ("bridge", ["-L", "netmap:a"]),

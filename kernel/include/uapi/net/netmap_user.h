@@ -16,7 +16,7 @@
  * Port spec grammar, as accepted by nm_spec_parse():
  *
  *   spec     := ["netmap:"] IF [pipe] [rings] item*
- *             | "vale" S ":" P [pipe] [rings] item*
+ *             | "val" S ":" P [pipe] [rings] item*
  *   pipe     := "{" N          master end of pipe N
  *             | "}" N          slave end of pipe N
  *   rings    := "^"            host rings only            (NR_REG_SW)
@@ -31,8 +31,9 @@
  *                              host-tx-rings host-rx-rings slots tx-slots
  *                              rx-slots
  *
- * The "netmap:" prefix is stripped; a VALE name ("valeS:P", S in
- * [0-9A-Za-z_]*, P in [0-9A-Za-z_]+) is kept whole. The pipe suffix stays
+ * The "netmap:" prefix is stripped; a VALE name (every name that starts
+ * with "val", as the kernel has it: "valS:P", S in [0-9A-Za-z_]*, P in
+ * [0-9A-Za-z_]+ here) is kept whole. The pipe suffix stays
  * in the port name the kernel sees ("pipeA{1"), with NR_REG_ALL_NIC (or
  * NR_REG_ONE_NIC with "-N"), for both NIOCCTRL and NIOCREGIF.
  */
@@ -296,14 +297,14 @@ static inline int nm_spec_parse(const char *spec, struct nm_spec *s,
 	if (strncmp(p, "netmap:", 7) == 0)
 		p += 7;
 	start = p;
-	if (strncmp(p, NM_BDG_NAME, 4) == 0 && strchr(p, ':')) {
-		/* valeS:P, S possibly empty */
-		p += 4;
+	if (strncmp(p, NM_BDG_NAME, 3) == 0) {
+		/* every name that starts with "val" is a VALE name, valS:P */
+		p += 3;
 		while (nm_spec_isword(*p))
 			p++;
 		if (*p != ':')
 			return nm_spec_fail(err, errlen, spec,
-					    "switch name must be [0-9A-Za-z_]*");
+					    "VALE name (val...) not valS:P, S in [0-9A-Za-z_]*");
 		p++;
 		if (!nm_spec_isword(*p))
 			return nm_spec_fail(err, errlen, spec,
