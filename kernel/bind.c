@@ -22,6 +22,9 @@
  * netmap_port_fill_info() - report a port's geometry in a request body
  * @port: the port
  * @reg: the register or port-info body to fill
+ *
+ * Host rings are reported only by the ports that have them: pipes (whose
+ * netmap_if shows 1/1) and VALE ports report 0/0, as in netmap.
  */
 void netmap_port_fill_info(struct netmap_port *port,
 			   struct nmreq_register *reg)
@@ -32,8 +35,8 @@ void netmap_port_fill_info(struct netmap_port *port,
 	reg->nr_rx_slots = port->nslots[NM_RX];
 	reg->nr_tx_rings = port->nrings[NM_TX];
 	reg->nr_rx_rings = port->nrings[NM_RX];
-	reg->nr_host_tx_rings = port->nhost[NM_TX];
-	reg->nr_host_rx_rings = port->nhost[NM_RX];
+	reg->nr_host_tx_rings = port->host_rings ? port->nhost[NM_TX] : 0;
+	reg->nr_host_rx_rings = port->host_rings ? port->nhost[NM_RX] : 0;
 	reg->nr_mem_id = port->mem->id;
 }
 
