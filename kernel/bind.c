@@ -22,6 +22,9 @@
  * netmap_port_fill_info() - report a port's geometry in a request body
  * @port: the port
  * @reg: the register or port-info body to fill
+ *
+ * Host rings are reported only by the ports that have them: pipes (whose
+ * netmap_if shows 1/1) and VALE ports report 0/0, as in netmap.
  */
 void netmap_port_fill_info(struct netmap_port *port,
 			   struct nmreq_register *reg)

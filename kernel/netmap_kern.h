@@ -8,9 +8,10 @@
  *                        one port, owns a netmap_if in the port's region and
  *                        a range of the port's rings (bind.c).
  *   struct netmap_port   something with rings that can be bound: a pipe end
- *                        (pipe.c), a null port (null.c), a pipe parent. Ports
- *                        are refcounted; named ones sit in a registry
- *                        (port.c).
+ *                        (pipe.c), a null port (null.c), a NIC (generic.c),
+ *                        a VALE port (vale.c). Ports are refcounted; those
+ *                        standing for a netdev of their own sit in a
+ *                        registry (port.c).
  *   struct netmap_kring  the kernel side of one ring: the authoritative
  *                        pointers, the validated shadow of what userspace
  *                        wrote, a lock and a wait queue (ring.c).
@@ -458,6 +459,8 @@ struct netmap_port_ops {
  * @admin_ns: a port that stands for a netdev: the user namespace owning
  *	the netdev's network namespace, in which every use of the port needs
  *	CAP_NET_ADMIN (perm.c); NULL for the others
+ * @net_cookie: registered for one network namespace only, this one's
+ *	cookie; 0 otherwise (port.c)
  */
 struct netmap_port {
 	char name[NETMAP_REQ_IFNAMSIZ];
@@ -476,6 +479,7 @@ struct netmap_port {
 	struct netmap_if *pt_nifp;
 	u64 pt_nifp_ofs;
 	struct user_namespace *admin_ns;
+	u64 net_cookie;
 };
 
 extern struct mutex netmap_lock;
@@ -495,6 +499,8 @@ void netmap_port_krings_free(struct netmap_port *port);
 void netmap_port_get(struct netmap_port *port);
 void netmap_port_put(struct netmap_port *port);
 void netmap_port_register(struct netmap_port *port);
+struct net;
+void netmap_port_register_net(struct netmap_port *port, const struct net *net);
 void netmap_port_unregister(struct netmap_port *port);
 void netmap_port_publish(struct netmap_port *port);
 void netmap_port_retire(struct netmap_port *port,
@@ -550,6 +556,9 @@ int netmap_vale_list(char *name, u16 *bridge, u32 *port);
 int netmap_vale_polling(const char *name, bool on,
 			const struct nmreq_vale_polling *req);
 int netmap_vale_legacy(struct nmreq *nmr);
+int netmap_vale_autoif(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp);
+bool netmap_vale_owns(struct netmap_port *port);
 void netmap_vale_exit(void);
 
 /* ---------------------------------------------------------------------- */

@@ -2,10 +2,20 @@
 /*
  * netmap pipes.
  *
- * "X{N" is the master end of pipe N of port X and "X}N" its slave end.
+ * "X{ID" is the master end of pipe ID of port X and "X}ID" its slave end.
+ * The last '{' of the name, else its last '}', ends X; the pipe id is the
+ * rest, any non-empty string. X, the parent, is any port name a lookup
+ * resolves (a NIC, a VALE port, a persistent VALE port, a pipe end); a
+ * parent that does not exist is made an auto-delete VALE port (vale.c).
+ * The parent is only referenced, never bound: a NIC parent stays with the
+ * host stack. Its pipes are its own (parent->pipes, at most NM_PIPE_MAX),
+ * so "eth0{1" never takes the name "eth0" from the NIC.
+ *
  * The master's tx ring i feeds the slave's rx ring i and the slave's tx
  * ring i feeds the master's rx ring i; paired rings have the same number of
- * slots. The geometry comes from the request that creates the pipe.
+ * slots. The geometry comes from the request that creates the pipe: 1 ring
+ * per direction by default, up to NM_PIPE_MAX_RINGS, and the parent's slot
+ * counts by default, up to NM_PIPE_MAX_SLOTS.
  *
  * Packets move without a copy: the sender's txsync swaps each slot it
  * sends with the next free slot of the receiver's rx ring, so the buffer
@@ -16,9 +26,8 @@
  *
  *	tx.hwtail = tx.hwcur - 1 - (slots delivered and not yet released)
  *
- * The pipe ends share the memory region of X. When X does not exist, an
- * ephemeral parent port named X is made with a private region; it lives
- * while any of its pipes does. (A later issue turns it into a VALE port.)
+ * The pipe ends use the memory region of the parent: the global region of
+ * a NIC, the private region of a VALE port.
  *
  * Lifetime, all under netmap_lock: a pipe exists while one of its ends is
  * referenced (looked up or bound); its rings have memory while one of its
@@ -34,7 +43,6 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/ctype.h>
 #include <linux/errno.h>
 #include <linux/if.h>
 #include <linux/kernel.h>
@@ -45,6 +53,11 @@
 #include "netmap_kern.h"
 
 enum { NM_PIPE_MASTER = 0, NM_PIPE_SLAVE = 1 };
+
+#define NM_PIPE_MAX		64	/* pipes of one parent */
+#define NM_PIPE_MAX_RINGS	256	/* rings per direction of an end */
+#define NM_PIPE_MAX_SLOTS	4096	/* slots per ring */
+#define NM_PIPE_MAX_NEST	4	/* pipes of pipe ends of ... */
 
 struct netmap_pipe;
 
@@ -57,7 +70,7 @@ struct netmap_pipe_end {
  * struct netmap_pipe - a pipe and its two ends
  * @node: entry in the parent's list of pipes
  * @parent: the port whose region the pipe uses (one reference)
- * @id: the N of "X{N"
+ * @id: the ID of "X{ID"
  * @live: ends with references
  * @active: ends with bindings; the rings have memory while non-zero
  * @end: master and slave
@@ -65,7 +78,7 @@ struct netmap_pipe_end {
 struct netmap_pipe {
 	struct list_head node;
 	struct netmap_port *parent;
-	u32 id;
+	char id[NETMAP_REQ_IFNAMSIZ];
 	unsigned int live;
 	unsigned int active;
 	struct netmap_pipe_end end[2];
@@ -253,30 +266,31 @@ static void nm_pipe_link(struct netmap_pipe *pipe)
  * end @which: its tx rings and slots are @reg's tx ones. Takes over the
  * caller's reference to @parent on success.
  */
-static struct netmap_pipe *nm_pipe_new(struct netmap_port *parent, u32 id,
-				       int which,
+static struct netmap_pipe *nm_pipe_new(struct netmap_port *parent,
+				       const char *id, int which,
 				       const struct nmreq_register *reg)
 {
-	u32 max_slots = netmap_mem_max_slots(parent->mem);
+	u32 max_slots = min_t(u32, NM_PIPE_MAX_SLOTS,
+			      netmap_mem_max_slots(parent->mem));
 	struct netmap_pipe *pipe;
 	u32 rings[NM_NDIR], slots[NM_NDIR];
 	int i, err = 0;
 
-	rings[NM_TX] = netmap_bound_value(reg ? reg->nr_tx_rings : 0, 1, 1,
-					  NM_MAX_RINGS);
-	rings[NM_RX] = netmap_bound_value(reg ? reg->nr_rx_rings : 0, 1, 1,
-					  NM_MAX_RINGS);
-	slots[NM_TX] = netmap_bound_value(reg ? reg->nr_tx_slots : 0,
-					  NM_DEFAULT_SLOTS, NM_MIN_SLOTS,
+	rings[NM_TX] = netmap_bound_value(reg->nr_tx_rings, 1, 1,
+					  NM_PIPE_MAX_RINGS);
+	rings[NM_RX] = netmap_bound_value(reg->nr_rx_rings, 1, 1,
+					  NM_PIPE_MAX_RINGS);
+	slots[NM_TX] = netmap_bound_value(reg->nr_tx_slots,
+					  parent->nslots[NM_TX], NM_MIN_SLOTS,
 					  max_slots);
-	slots[NM_RX] = netmap_bound_value(reg ? reg->nr_rx_slots : 0,
-					  NM_DEFAULT_SLOTS, NM_MIN_SLOTS,
+	slots[NM_RX] = netmap_bound_value(reg->nr_rx_slots,
+					  parent->nslots[NM_RX], NM_MIN_SLOTS,
 					  max_slots);
 
 	pipe = kzalloc(sizeof(*pipe), GFP_KERNEL);
 	if (!pipe)
 		return ERR_PTR(-ENOMEM);
-	pipe->id = id;
+	strscpy(pipe->id, id, sizeof(pipe->id));
 	for (i = 0; i < 2; i++) {
 		struct netmap_port *port = &pipe->end[i].port;
 		bool same = i == which;
@@ -284,7 +298,7 @@ static struct netmap_pipe *nm_pipe_new(struct netmap_port *parent, u32 id,
 		netmap_port_init(port, &nm_pipe_ops);
 		port->refs = 0;
 		pipe->end[i].pipe = pipe;
-		scnprintf(port->name, sizeof(port->name), "%s%c%u",
+		scnprintf(port->name, sizeof(port->name), "%s%c%s",
 			  parent->name, i == NM_PIPE_MASTER ? '{' : '}', id);
 		port->mem = parent->mem;
 		port->nrings[NM_TX] = same ? rings[NM_TX] : rings[NM_RX];
@@ -308,156 +322,112 @@ static struct netmap_pipe *nm_pipe_new(struct netmap_port *parent, u32 id,
 }
 
 /* ---------------------------------------------------------------------- */
-/* The ephemeral parent                                                    */
+/* Lookup                                                                  */
 /* ---------------------------------------------------------------------- */
 
-static void nm_parent_dtor(struct netmap_port *port)
+/*
+ * Whether a parent that does not exist may be made an auto-delete VALE
+ * port: a plain interface name, not one VALE names take, nor one that
+ * starts with "vale".
+ */
+static bool nm_pipe_autoparent_ok(const char *pname)
 {
-	netmap_port_unregister(port);
-	netmap_mem_put(port->mem);
-	netmap_port_fini(port);
-	kfree(port);
+	return netmap_port_name_ok(pname) && !netmap_is_vale_name(pname) &&
+	       strncmp(pname, NM_BDG_NAME, strlen(NM_BDG_NAME));
 }
 
-/* A port without rings of its own, holding a region for its pipes. */
-static const struct netmap_port_ops nm_parent_ops = {
-	.dtor = nm_parent_dtor,
-};
-
-static int nm_pipe_parent_get(const char *name,
+/*
+ * The parent @pname of a pipe, resolved as any port name is (it may be a
+ * pipe end itself, up to NM_PIPE_MAX_NEST deep), with the pipe's request.
+ * It is only referenced, never bound. One that does not exist becomes an
+ * auto-delete VALE port when @reg may create (netmap_vale_autoif()).
+ */
+static int nm_pipe_parent_get(const char *pname,
 			      const struct nmreq_register *reg,
 			      struct netmap_port **parentp)
 {
-	u16 mem_id = reg ? reg->nr_mem_id : 0;
+	static unsigned int depth;	/* netmap_lock */
 	struct netmap_port *parent;
-	struct netmap_mem *mem;
+	int err;
 
-	parent = netmap_port_find(name);
-	if (parent && parent->pt_nifp) {	/* a ptnet guest port */
+	/* A name no netdev can have: no such device, and none is made. */
+	if (!strpbrk(pname, "{}") && !netmap_is_vale_name(pname) &&
+	    strnlen(pname, IFNAMSIZ) >= IFNAMSIZ)
+		return -ENXIO;
+	if (depth >= NM_PIPE_MAX_NEST)
+		return -EINVAL;
+	depth++;
+	err = netmap_port_lookup(pname, reg, &parent);
+	depth--;
+	if (err == -ENXIO && nm_pipe_autoparent_ok(pname))
+		/* Without creating, a pipe of a new parent does not exist. */
+		err = reg ? netmap_vale_autoif(pname, reg, &parent) : -ENODEV;
+	if (err)
+		return err;
+	if (parent->pt_nifp)			/* a ptnet guest port */
+		err = -EOPNOTSUPP;
+	else if (netmap_vale_owns(parent))	/* bound by a switch */
+		err = -EBUSY;
+	else if (reg && reg->nr_mem_id && reg->nr_mem_id != parent->mem->id)
+		err = -EINVAL;
+	if (err) {
 		netmap_port_put(parent);
-		return -EOPNOTSUPP;
+		return err;
 	}
-	if (parent && netmap_port_admin(parent)) {	/* a persistent port */
-		netmap_port_put(parent);
-		return -EPERM;
-	}
-	if (parent) {
-		if (mem_id && mem_id != parent->mem->id) {
-			netmap_port_put(parent);
-			return -EINVAL;
-		}
-		*parentp = parent;
-		return 0;
-	}
-	if (mem_id) {
-		mem = netmap_mem_find(mem_id);
-		if (!mem)
-			return -EINVAL;
-	} else {
-		mem = netmap_mem_new_port();
-		if (IS_ERR(mem))
-			return PTR_ERR(mem);
-	}
-	parent = kzalloc(sizeof(*parent), GFP_KERNEL);
-	if (!parent) {
-		netmap_mem_put(mem);
-		return -ENOMEM;
-	}
-	netmap_port_init(parent, &nm_parent_ops);
-	strscpy(parent->name, name, sizeof(parent->name));
-	parent->mem = mem;
-	netmap_port_register(parent);
 	*parentp = parent;
 	return 0;
 }
 
-/*
- * A VALE port as the parent ("valeS:P{N"): the port itself, created if
- * needed (vale.c); the pipe's reference keeps it.
- */
-static int nm_pipe_vale_parent_get(const char *name,
-				   const struct nmreq_register *reg,
-				   struct netmap_port **parentp)
-{
-	u16 mem_id = reg ? reg->nr_mem_id : 0;
-	int err;
-
-	err = netmap_vale_lookup(name, NULL, parentp);
-	if (!err && mem_id && mem_id != (*parentp)->mem->id) {
-		netmap_port_put(*parentp);
-		err = -EINVAL;
-	}
-	return err;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Lookup                                                                  */
-/* ---------------------------------------------------------------------- */
-
-/* The N of "X{N": decimal digits only, fitting 32 bits. */
-static int nm_pipe_parse_id(const char *s, u32 *id)
-{
-	u64 v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (!isdigit(*s))
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-		if (v > U32_MAX)
-			return -EINVAL;
-	}
-	*id = v;
-	return 0;
-}
-
 /**
- * netmap_pipe_lookup() - resolve "X{N" or "X}N" to a pipe end
+ * netmap_pipe_lookup() - resolve "X{ID" or "X}ID" to a pipe end
  * @name: a name holding '{' or '}'
- * @reg: the request (its geometry is used if the pipe is new), or NULL
+ * @reg: the request: it may create the pipe (and the parent X), whose
+ *	geometry it gives; NULL for requests that only look
  * @portp: the end, with a reference, on success
  *
- * Creates the pipe, and the parent X, when they do not exist.
- * netmap_lock held.
+ * The last '{' of @name, else its last '}', ends the parent's name and
+ * starts the pipe id: any non-empty string, compared as such. So
+ * "a{1}2" is the master end of pipe "1}2" of "a". netmap_lock held.
  *
- * Return: 0, -EINVAL for a malformed name, -ENOMEM, or the error of the
- * VALE lookup of a parent "valeS:P".
+ * Return: 0; -EINVAL for an empty parent or id, a parent with
+ * NM_PIPE_MAX pipes already, or a nr_mem_id other than the parent's;
+ * -ENODEV for a pipe that does not exist when @reg is NULL; -EBUSY for a
+ * parent a VALE switch binds; -EOPNOTSUPP for a ptnet guest parent;
+ * -ENOMEM; or the error of the parent's lookup.
  */
 int netmap_pipe_lookup(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
 {
-	const char *brace = strpbrk(name, "{}");
-	int which = *brace == '}' ? NM_PIPE_SLAVE : NM_PIPE_MASTER;
+	const char *brace = strrchr(name, '{') ?: strrchr(name, '}');
+	int which = *brace == '{' ? NM_PIPE_MASTER : NM_PIPE_SLAVE;
 	size_t plen = brace - name;
 	struct netmap_port *parent;
 	struct netmap_pipe *pipe;
-	char pname[IFNAMSIZ];
-	u32 id;
+	char pname[NETMAP_REQ_IFNAMSIZ];
+	const char *id = brace + 1;
+	unsigned int n = 0;
 	int err;
 
 	lockdep_assert_held(&netmap_lock);
-	if (plen == 0 || plen >= IFNAMSIZ)
+	if (!plen || !*id || plen >= sizeof(pname) ||
+	    strlen(id) >= sizeof(pipe->id))
 		return -EINVAL;
 	memcpy(pname, name, plen);
 	pname[plen] = '\0';
-	err = nm_pipe_parse_id(brace + 1, &id);
-	if (err)
-		return err;
-	if (netmap_is_vale_name(pname))
-		err = nm_pipe_vale_parent_get(pname, reg, &parent);
-	else if (!netmap_port_name_ok(pname))
-		return -EINVAL;
-	else
-		err = nm_pipe_parent_get(pname, reg, &parent);
+	err = nm_pipe_parent_get(pname, reg, &parent);
 	if (err)
 		return err;
 	list_for_each_entry(pipe, &parent->pipes, node) {
-		if (pipe->id == id) {
+		if (!strcmp(pipe->id, id)) {
 			*portp = nm_pipe_end_get(pipe, which);
 			netmap_port_put(parent);	/* the pipe holds one */
 			return 0;
 		}
+		n++;
+	}
+	if (!reg || n >= NM_PIPE_MAX) {
+		netmap_port_put(parent);
+		return reg ? -EINVAL : -ENODEV;
 	}
 	pipe = nm_pipe_new(parent, id, which, reg);
 	if (IS_ERR(pipe)) {

@@ -4,11 +4,17 @@
  * resolution.
  *
  * A name resolves, in this order, to: a null port (when the request's mode
- * is NR_REG_NULL), a monitor (monitor.c), a pipe end ("X{N" or "X}N"),
- * a VALE port ("valeS:P", vale.c), or a port in the registry. A
+ * is NR_REG_NULL), a monitor (monitor.c), a pipe end ("X{ID" or "X}ID",
+ * pipe.c), a VALE port ("valeS:P", vale.c), or a port in the registry. A
  * plain name that is not registered names a netdev of the caller's network
  * namespace, bound through the emulated adapter (generic.c); an unknown
  * one is -ENXIO.
+ *
+ * The registry holds the ports that stand for a netdev of their own
+ * (persistent VALE ports, ptnet guest ports). A port registered with its
+ * network namespace is found only from that namespace, as its netdev is:
+ * another namespace's netdev of the same name is another port. Pipes are
+ * never registered: they belong to their parent, whatever its name.
  *
  * Locking: netmap_lock is the global mutex of the netmap core. It
  * protects the registry, every port's refs and users, the bindings of
@@ -24,15 +30,18 @@
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/user_namespace.h>
+#include <net/net_namespace.h>
 
 #include "netmap_kern.h"
 
 DEFINE_MUTEX(netmap_lock);
 
-/* Named ports that lookups can find (pipe parents today). netmap_lock. */
+/* Named ports that lookups can find. netmap_lock. */
 static LIST_HEAD(netmap_ports);
 
 /**
@@ -142,11 +151,23 @@ void netmap_port_put(struct netmap_port *port)
 }
 EXPORT_SYMBOL_GPL(netmap_port_put);
 
-/* Make @port findable by name. netmap_lock held. */
+/* Make @port findable by name, from every namespace. netmap_lock held. */
 void netmap_port_register(struct netmap_port *port)
 {
 	lockdep_assert_held(&netmap_lock);
 	list_add_tail(&port->node, &netmap_ports);
+}
+
+/*
+ * Make @port findable by name from the network namespace @net only (a
+ * port standing for a netdev of @net). Its cookie is never reused, so a
+ * namespace that goes away leaves the port unreachable, not misfound.
+ * netmap_lock held.
+ */
+void netmap_port_register_net(struct netmap_port *port, const struct net *net)
+{
+	port->net_cookie = net->net_cookie;
+	netmap_port_register(port);
 }
 
 void netmap_port_unregister(struct netmap_port *port)
@@ -196,15 +217,21 @@ EXPORT_SYMBOL_GPL(netmap_port_retire);
  * netmap_port_find() - a registered port by name
  * @name: the name
  *
+ * Only the ports of the caller's network namespace, and those of none,
+ * are found.
+ *
  * Return: the port with a new core reference, or NULL (also when the
  * module that implements it is being unloaded).
  */
 struct netmap_port *netmap_port_find(const char *name)
 {
+	u64 cookie = current->nsproxy->net_ns->net_cookie;
 	struct netmap_port *port;
 
 	lockdep_assert_held(&netmap_lock);
 	list_for_each_entry(port, &netmap_ports, node) {
+		if (port->net_cookie && port->net_cookie != cookie)
+			continue;
 		if (strcmp(port->name, name))
 			continue;
 		if (!try_module_get(port->ops->owner))

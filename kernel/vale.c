@@ -392,6 +392,11 @@ static void vale_port_dtor(struct netmap_port *port)
 
 	vale_member_remove(&vp->m);
 	netmap_port_unregister(port);
+	if (vp->autodelete) {		/* its last user is gone */
+		list_del_init(&vp->pnode);
+		vale_netdev_delete(vp->netdev);
+		vp->netdev = NULL;
+	}
 	netmap_mem_put(port->mem);
 	netmap_port_fini(port);
 	call_rcu(&vp->rcu, vale_port_free_rcu);
@@ -651,7 +656,7 @@ int netmap_vale_newif(const char *name, struct nmreq_vale_newif *req)
 	}
 	vp->persistent = true;
 	vp->netdev = dev;
-	netmap_port_register(&vp->up);
+	netmap_port_register_net(&vp->up, dev_net(dev));
 	list_add_tail(&vp->pnode, &vale_persistent);
 	vale_newif_fill(&vp->up, req);
 	mutex_unlock(&netmap_lock);
@@ -660,6 +665,54 @@ fail:
 	mutex_unlock(&netmap_lock);
 	vale_netdev_delete(dev);
 	return err;
+}
+
+/**
+ * netmap_vale_autoif() - an auto-delete persistent VALE port, for a pipe
+ * @name: its name (a valid interface name no port or netdev has)
+ * @reg: the request of the pipe: the port's region and geometry
+ * @portp: the port, with the only reference, on success
+ *
+ * The port is a persistent port in no switch, with its netdev, that goes
+ * with its last reference instead of with VALE_DELIF (which refuses it).
+ * netmap_lock held.
+ *
+ * Return: 0, -EINVAL (no region has id nr_mem_id), -EEXIST (a netdev has
+ * the name) or -ENOMEM.
+ */
+int netmap_vale_autoif(const char *name, const struct nmreq_register *reg,
+		       struct netmap_port **portp)
+{
+	struct net_device *dev;
+	struct vale_port *vp;
+	int err;
+
+	lockdep_assert_held(&netmap_lock);
+	if (!netmap_port_name_ok(name) || netmap_is_vale_name(name))
+		return -EINVAL;
+	dev = vale_netdev_new(name);
+	if (IS_ERR(dev))
+		return PTR_ERR(dev);
+	vp = vale_port_new(name, reg->nr_mem_id, reg->nr_tx_rings,
+			   reg->nr_rx_rings, reg->nr_tx_slots,
+			   reg->nr_rx_slots);
+	if (IS_ERR(vp)) {
+		vale_netdev_delete(dev);
+		return PTR_ERR(vp);
+	}
+	err = vale_netdev_register(dev, vp);
+	if (err) {
+		netmap_port_put(&vp->up);
+		vale_netdev_delete(dev);
+		return err;
+	}
+	vp->persistent = true;
+	vp->autodelete = true;
+	vp->netdev = dev;
+	netmap_port_register_net(&vp->up, dev_net(dev));
+	list_add_tail(&vp->pnode, &vale_persistent);
+	*portp = &vp->up;
+	return 0;
 }
 
 /*
@@ -702,7 +755,7 @@ int netmap_vale_delif(const char *name)
 		return vale_netdev_exists(name) ? -EINVAL : -ENXIO;
 	}
 	vp = vale_port_of(port);
-	if (!vale_is_port(port) || !vp->persistent)
+	if (!vale_is_port(port) || !vp->persistent || vp->autodelete)
 		err = -EINVAL;
 	else if (netmap_port_admin(port))
 		err = -EPERM;
@@ -742,7 +795,8 @@ again:
 		}
 	}
 	list_for_each_entry_safe(vp, tmp, &vale_persistent, pnode)
-		vale_persistent_delete(vp);
+		if (!WARN_ON(vp->autodelete))	/* held by nothing now */
+			vale_persistent_delete(vp);
 	mutex_unlock(&netmap_lock);
 	rcu_barrier();
 }

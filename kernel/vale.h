@@ -134,6 +134,8 @@ struct vale_switch {
  * @m: its membership
  * @batch: per tx ring, the forwarding scratch (while active)
  * @persistent: made by VALE_NEWIF; lives until VALE_DELIF
+ * @autodelete: persistent, made for a pipe parent that did not exist
+ *	(netmap_vale_autoif()); lives while it has references instead
  * @pnode: entry in the list of persistent ports (netmap_lock)
  * @netdev: the netdev of a persistent port
  * @rcu: deferred free
@@ -143,6 +145,7 @@ struct vale_port {
 	struct vale_member m;
 	struct vale_batch **batch;
 	bool persistent;
+	bool autodelete;
 	struct list_head pnode;
 	struct net_device *netdev;
 	struct rcu_head rcu;

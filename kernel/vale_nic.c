@@ -667,3 +667,31 @@ int vale_nic_detach(struct vale_member *m)
 	mutex_lock(&netmap_lock);
 	return 0;
 }
+
+/**
+ * netmap_vale_owns() - whether a switch binds @port (it is kernel-owned)
+ * @port: any port
+ *
+ * netmap_lock held.
+ *
+ * Return: true when @port is the NIC (or host stack) of a switch member.
+ */
+bool netmap_vale_owns(struct netmap_port *port)
+{
+	struct vale_switch *sw;
+	struct vale_member *m;
+	unsigned int i;
+	u32 j;
+
+	lockdep_assert_held(&netmap_lock);
+	for (i = 0; i < VALE_SWITCHES_MAX; i++) {
+		sw = vale_switch_at(i);
+		for (j = 0; sw && j < sw->hi; j++) {
+			m = rcu_dereference_protected(sw->members[j],
+						      lockdep_is_held(&netmap_lock));
+			if (m && m->nic && vale_nic_of(m)->priv->bound == port)
+				return true;
+		}
+	}
+	return false;
+}

@@ -5,13 +5,17 @@ is what `nm_open()` (and so QEMU's `-netdev netmap,ifname=`) and our tools parse
 
     spec   := ["netmap:"] IF [pipe] [rings] item*       a NIC, or a pipe of the port IF
             | ["netmap:"] "val" S ":" P [pipe] [rings] item*
-    pipe   := "{" N | "}" N                             master / slave end of pipe N
+    pipe   := "{" ID | "}" ID                           master / slave end of pipe ID
     rings  := "^" | "^" N | "*" | "-" N                 SW, ONE_SW, NIC_SW, ONE_NIC
     item   := "/" [xztrRT]*  |  "@" N  |  "@conf:" key=N ("," key=N)*
 
 Every name that starts with "val" is a VALE name, as the kernel has it (so IF never does): S is
 [0-9A-Za-z_]* and P [0-9A-Za-z_]+ (the kernel takes any characters in P, but the grammar's own
 characters end it, and nm_spec_parse() takes those).
+
+A pipe ID is any non-empty text up to the next `^ * - @ /` ("pipe{1}2" is the master end of pipe
+"1}2", as the kernel has it), as long as the kernel, which splits a name at its last "{", else its
+last "}", finds the same parent: no "{" in an ID, and no "}" in the ID of a slave end.
 
 On top of the parser's own rules, a spec is accepted only when the kernel can accept its name
 whatever the state of the system: the port name (with its pipe suffix) fits IFNAMSIZ, which
@@ -37,7 +41,6 @@ PortFlag = Literal["exclusive", "zcopy-monitor", "tx-monitor", "rx-monitor", "rx
 
 IFNAMSIZ = 16  # a name, NUL included, as the kernel and the legacy nmreq hold it
 RING_MAX = 0x0FFF  # NETMAP_RING_MASK: the largest ring index of "-N" and "^N"
-PIPE_ID_MAX = 0xFFFFFFFF
 MEM_ID_MAX = 0xFFFF
 VALE_NAME_PREFIX = "val"  # what makes a name a VALE name
 NETMAP_PREFIX = "netmap:"
@@ -66,6 +69,7 @@ HOST_RING_MODES: frozenset[RingMode] = frozenset({"sw", "one-sw", "nic-sw"})
 _WORD = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _DIGITS = frozenset("0123456789")
 _NAME_STOP = "{}^*-@/:"  # where a plain port name ends
+_ID_STOP = "^*-@/"  # where a pipe id ends
 # "@conf:" keys: the PortConf fields each sets, and its largest value (rings u16, slots u32).
 _CONF_KEYS: dict[str, tuple[tuple[str, ...], int]] = {
     "rings": (("tx_rings", "rx_rings"), 0xFFFF),
@@ -120,7 +124,7 @@ class PortSpec:
     kind: PortKind
     name: str
     pipe_end: PipeEnd | None = None
-    pipe_id: int | None = None
+    pipe_id: str | None = None
     rings: RingMode = "all-nic"
     ring: int | None = None  # the N of "-N" and "^N"
     flags: frozenset[PortFlag] = frozenset()
@@ -290,10 +294,7 @@ class _Parser:
         pipe_id = None
         if self.peek() in ("{", "}"):
             pipe_end = "master" if self.peek() == "{" else "slave"
-            self.i += 1
-            pipe_id = self.number(PIPE_ID_MAX, f"the pipe id after '{s[self.i - 1]}'")
-            if self.peek() in ("{", "}"):
-                raise self.fail(self.i, "more than one pipe suffix")
+            pipe_id = self.pipe_id()
         nr_name = s[start : self.i]
 
         rings, ring = self.ring_selector()
@@ -335,6 +336,26 @@ class _Parser:
             raise self.fail(self.i, f"VALE port name must be [0-9A-Za-z_]+, got {got}")
         while self.peek() in _WORD:
             self.i += 1
+
+    def pipe_id(self) -> str:
+        """The ID after "{" or "}": up to the next ring selector or item, not empty, and
+        without the braces that would make the kernel split the name elsewhere."""
+        brace = self.peek()
+        self.i += 1
+        j = self.i
+        while self.peek() and self.peek() not in _ID_STOP:
+            c = self.peek()
+            if c == "{" or (c == "}" and brace == "}"):
+                raise self.fail(
+                    self.i,
+                    f"'{c}' in the pipe id after '{brace}' would make the parent a pipe end"
+                    " (the kernel splits at the last '{', else the last '}')",
+                )
+            self.i += 1
+        if self.i == j:
+            got = f"'{_quote(self.peek())}'" if self.peek() else "the end"
+            raise self.fail(j, f"the pipe id after '{brace}' is empty, got {got}")
+        return self.s[j : self.i]
 
     def check_ifname(self, name: str, start: int) -> None:
         """The kernel's rules for a NIC name or a pipe's plain parent (netmap_port_name_ok)."""

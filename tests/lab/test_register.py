@@ -312,6 +312,7 @@ def test_null_port_on_the_global_region():
     assert counters.read("mem_count") == 0
 
 
-@pytest.mark.parametrize("parent", ["a b", "a/b", "a:b", ".", "..", "x" * 16, "\x01"])
+@pytest.mark.parametrize("parent", ["a b", "a/b", "a:b", ".", "..", "\x01"])
 def test_bad_parent_names_are_einval(parent):
+    """Names no netdev can have (a parent of 16 or more bytes is ENXIO: test_pipe_names)."""
     assert _open_errno(f"{parent}{{1") == errno.EINVAL

@@ -167,7 +167,8 @@ static void test_spec_parse(void)
 		{ "netmap:pipeA{12/x", 1, "pipeA{12", NR_REG_ALL_NIC, 0, NR_EXCLUSIVE, '{' },
 		{ "netmap:eth0@2", 1, "eth0", NR_REG_ALL_NIC, 0, 0, 0 },
 		{ "netmap:eth0@conf:rings=2,slots=1024", 1, "eth0", NR_REG_ALL_NIC, 0, 0, 0 },
-		{ "netmap:pipe{1}2", 0, NULL, 0, 0, 0, 0 },
+		{ "netmap:pipe{1}2", 1, "pipe{1}2", NR_REG_ALL_NIC, 0, 0, '{' },
+		{ "netmap:pipe}1{2", 0, NULL, 0, 0, 0, 0 },
 		{ "netmap:pipeA{1^", 0, NULL, 0, 0, 0, 0 },
 		{ "netmap:pipeA{", 0, NULL, 0, 0, 0, 0 },
 		{ "", 0, NULL, 0, 0, 0, 0 },
@@ -215,7 +216,7 @@ static void test_spec_parse(void)
 		CHECK(s.pipe == c->pipe);
 	}
 	CHECK(nm_spec_parse("vale0:0{0", &s, err, sizeof(err)) == 0 &&
-	      s.vale && s.pipe_id == 0);
+	      s.vale && strcmp(s.pipe_id, "0") == 0);
 	CHECK(nm_spec_parse("netmap:eth0@2/x", &s, err, sizeof(err)) == 0 &&
 	      s.mem_id == 2 && s.flags == NR_EXCLUSIVE);
 	CHECK(nm_spec_parse("netmap:eth0@conf:rings=2,slots=1024", &s, err,
@@ -232,7 +233,16 @@ static void test_spec_parse(void)
 	      s.tx_rings == 4 && s.host_tx_rings == 2 && s.rx_slots == 9);
 	CHECK(nm_spec_parse("netmap:x@conf:host-rx-rings=5", &s, err,
 			    sizeof(err)) == 0 && s.host_rx_rings == 5);
-	CHECK(nm_spec_parse("pipe{3", &s, NULL, 0) == 0 && s.pipe_id == 3);
+	CHECK(nm_spec_parse("pipe{3", &s, NULL, 0) == 0 &&
+	      strcmp(s.pipe_id, "3") == 0);
+	CHECK(nm_spec_parse("pipe{1}2-0", &s, NULL, 0) == 0 && s.pipe == '{' &&
+	      strcmp(s.pipe_id, "1}2") == 0 && strcmp(s.name, "pipe{1}2") == 0 &&
+	      s.mode == NR_REG_ONE_NIC);
+	CHECK(nm_spec_parse("p}id.x", &s, NULL, 0) == 0 && s.pipe == '}' &&
+	      strcmp(s.pipe_id, "id.x") == 0);
+	CHECK(nm_spec_parse("p}1}2", &s, NULL, 0) == -1);
+	CHECK(nm_spec_parse("p}1{2", &s, NULL, 0) == -1);
+	CHECK(nm_spec_parse("p{1{2", &s, NULL, 0) == -1);
 	CHECK(nm_spec_parse(NULL, &s, NULL, 0) == -1);
 }
 
@@ -299,8 +309,8 @@ static void test_requests(void)
 	CHECK(p.reg.nr_flags == NR_EXCLUSIVE);
 	CHECK(p.reg.nr_tx_slots == 256 && p.reg.nr_rx_slots == 256);
 
-	CHECK(nm_port_open(&p, "netmap:bad{1}2", 0) == -1 && errno == EINVAL);
-	CHECK(strstr(p.errmsg, "bad{1}2") != NULL);
+	CHECK(nm_port_open(&p, "netmap:bad}1}2", 0) == -1 && errno == EINVAL);
+	CHECK(strstr(p.errmsg, "bad}1}2") != NULL);
 	if (access(NETMAP_DEVICE_NAME, F_OK) != 0) {
 		CHECK(nm_port_open(&p, "pipeZ{9", NR_NO_TX_POLL) == -1);
 		CHECK(errno == ENOENT && p.fd == -1);
@@ -432,7 +442,7 @@ static void test_nm_open(void)
 
 	memset(&req, 0, sizeof(req));
 	errno = 0;
-	CHECK(nm_open("netmap:a{1}2", &req, NETMAP_NO_TX_POLL, NULL) == NULL);
+	CHECK(nm_open("netmap:a{1{2", &req, NETMAP_NO_TX_POLL, NULL) == NULL);
 	CHECK(errno == EINVAL);
 	CHECK(nm_open("netmap:abcdefghijklmnop", NULL, 0, NULL) == NULL);
 	CHECK(errno == ENAMETOOLONG);

@@ -17,8 +17,8 @@
  *
  *   spec     := ["netmap:"] IF [pipe] [rings] item*
  *             | "val" S ":" P [pipe] [rings] item*
- *   pipe     := "{" N          master end of pipe N
- *             | "}" N          slave end of pipe N
+ *   pipe     := "{" ID         master end of pipe ID
+ *             | "}" ID         slave end of pipe ID
  *   rings    := "^"            host rings only            (NR_REG_SW)
  *             | "^" N          host ring pair N           (NR_REG_ONE_SW)
  *             | "*"            hardware and host rings    (NR_REG_NIC_SW)
@@ -36,6 +36,11 @@
  * [0-9A-Za-z_]+ here) is kept whole. The pipe suffix stays
  * in the port name the kernel sees ("pipeA{1"), with NR_REG_ALL_NIC (or
  * NR_REG_ONE_NIC with "-N"), for both NIOCCTRL and NIOCREGIF.
+ *
+ * A pipe ID is any non-empty run of characters up to the next ^ * - @ or /
+ * ("pipe{1}2" is the master end of pipe "1}2"), as long as the kernel, which
+ * takes the last '{' of a name, else its last '}', finds the same parent:
+ * no '{' in the ID, and no '}' either in the ID of a slave end.
  */
 #ifndef _UAPI_NET_NETMAP_USER_H
 #define _UAPI_NET_NETMAP_USER_H
@@ -153,7 +158,7 @@ struct nm_spec {
 	char name[NETMAP_REQ_IFNAMSIZ];	/* nr_name: prefix stripped */
 	int vale;			/* name is a VALE port */
 	char pipe;			/* '{', '}' or 0 */
-	uint32_t pipe_id;
+	char pipe_id[NETMAP_REQ_IFNAMSIZ];	/* the ID after it */
 	uint32_t mode;			/* NR_REG_* */
 	uint16_t ringid;		/* for ONE_NIC and ONE_SW */
 	uint16_t mem_id;
@@ -327,13 +332,22 @@ static inline int nm_spec_parse(const char *spec, struct nm_spec *s,
 
 	/* pipe end */
 	if (*p == '{' || *p == '}') {
+		const char *id;
+
 		s->pipe = *p++;
-		if (nm_spec_num(&p, 0xffffffffu, &s->pipe_id))
+		for (id = p; *p && !strchr("^*-@/", *p); p++)
+			if (*p == '{' || (*p == '}' && s->pipe == '}'))
+				return nm_spec_fail(err, errlen, spec,
+						    "a pipe's parent cannot be a pipe end");
+		if (p == id)
 			return nm_spec_fail(err, errlen, spec,
 					    "a pipe id must follow { or }");
-		if (*p == '{' || *p == '}')
+		n = (size_t)(p - id);
+		if (n >= sizeof(s->pipe_id))
 			return nm_spec_fail(err, errlen, spec,
-					    "more than one pipe suffix");
+					    "pipe id too long");
+		memcpy(s->pipe_id, id, n);
+		s->pipe_id[n] = '\0';
 	}
 	n = (size_t)(p - start);
 	if (n >= sizeof(s->name))
