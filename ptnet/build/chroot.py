@@ -34,14 +34,18 @@ _STAMP = ".ptnet-packages"
 # Runs as `sh -c SCRIPT sh ROOT BIND... -- ARGV...` inside `unshare --mount`: bind each host
 # directory at the same path in the chroot, give it /dev and /proc, and exec ARGV there with a
 # clean environment.
-_ENTER = """set -e
-root=$1; shift
-while [ "$1" != -- ]; do mkdir -p "$root$1"; mount --rbind "$1" "$root$1"; shift; done
-shift
-mount --rbind /dev "$root/dev"
-mount -t proc proc "$root/proc"
-exec chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C "$@"
-"""
+_ENTER = "; ".join(
+    [
+        "set -e",
+        "root=$1",
+        "shift",
+        'while [ "$1" != -- ]; do mkdir -p "$root$1"; mount --rbind "$1" "$root$1"; shift; done',
+        "shift",
+        'mount --rbind /dev "$root/dev"',
+        'mount -t proc proc "$root/proc"',
+        'exec chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C "$@"',
+    ]
+)
 
 
 def chroot_dir(release: str) -> Path:
