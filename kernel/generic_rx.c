@@ -92,8 +92,8 @@ void nm_gen_rxq_init(struct nm_gen_port *gp)
 	for (i = 0; i < n; i++) {
 		struct nm_gen_rxq *rxq = &gp->rxq[i];
 
-		hrtimer_init(&rxq->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
-		rxq->timer.function = nm_gen_mit_fire;
+		nm_hrtimer_setup(&rxq->timer, nm_gen_mit_fire, CLOCK_MONOTONIC,
+				 HRTIMER_MODE_REL);
 		rxq->mit_ns = mit;
 		atomic_set(&rxq->pending, NM_MIT_CLOSED);
 		atomic_set(&rxq->drops, 0);

@@ -106,6 +106,8 @@ CHECKS: list[Callable[[], Check | list[Check]]] = [
     lambda: _program("depmod", "kmod", True, r"kmod version (\S+)"),
     lambda: _program("dpkg-deb", "dpkg", True, r"version (\S+)"),
     lambda: _program("pahole", "dwarves", False, r"v?(\S+)"),
+    # the trixie chroot that the 7.x modules build in
+    lambda: _program("debootstrap", "debootstrap", False, r"debootstrap (\S+)"),
     _host_netmap,
     _libvirtd,
     lambda: _python_module("qemu.qmp", "qemu.qmp"),

@@ -82,14 +82,18 @@ def apt_install(packages: Sequence[str], *, release: str | None = None) -> None:
     run(as_root([*argv, *packages]), env=APT_ENV)
 
 
-def apt_download(package: str, dest: Path) -> Path:
-    """Download one .deb into `dest` without installing it; return its path."""
+# apt's _apt sandbox user cannot write into root's cache; as root, download as root, quietly.
+APT_AS_ROOT: tuple[str, ...] = ("-o", "APT::Sandbox::User=root") if os.geteuid() == 0 else ()
+
+
+def apt_download(package: str, dest: Path, *, options: Sequence[str] = ()) -> Path:
+    """Download one .deb into `dest` without installing it; return its path.
+
+    `options` are extra apt options (for example a private apt configuration).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.glob("*.deb"))
-    argv = ["apt-get", "download", "-q", package]
-    if os.geteuid() == 0:
-        # apt's _apt sandbox user cannot write into root's cache; download as root, quietly.
-        argv[1:1] = ["-o", "APT::Sandbox::User=root"]
+    argv = ["apt-get", *options, *APT_AS_ROOT, "download", "-q", package]
     run(argv, cwd=dest, env=APT_ENV)
     new = sorted(set(dest.glob("*.deb")) - before) or sorted(dest.glob(f"{package}_*.deb"))
     if not new:

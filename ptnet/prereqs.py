@@ -18,6 +18,7 @@ LAB_PACKAGES = (
     "libelf1",  # kbuild's host programs (modpost, objtool)
     "libssl3",
     "dwarves",  # pahole: BTF for modules on 6.12
+    "debootstrap",  # the trixie chroot that 7.x modules are built in (gcc-14, trixie's libc)
     "iproute2",  # veth pairs and namespaces inside the lab
     "libc6-dev",  # static userspace tools
     # ptnet vm: the ssh client for `vm ssh`, and libvirtd for the libvirt backend (the guest's

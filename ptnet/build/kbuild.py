@@ -10,6 +10,10 @@ into the cache and kbuild runs on the mirror:
 Only changed files are copied and their mtimes are kept, so rebuilds are incremental. The build
 must be warning-free: any "warning:" line in kbuild's output fails it, and the directory is then
 cleaned so that the next build recompiles everything and reports the warnings again.
+
+Kernels of the host's Debian release build with the host's compiler. A kernel of a later release
+(7.x from trixie-backports) names a compiler and links kbuild's programs against a libc that the
+host lacks; kbuild then runs in a chroot of that release (ptnet.build.chroot), on the same mirror.
 """
 
 import filecmp
@@ -23,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ptnet import host, paths
+from ptnet.build import chroot
 from ptnet.errors import PtnetError, UsageError
-from ptnet.lab.kernel import Kernel
+from ptnet.lab.kernel import HOST_RELEASE, SERIES, Kernel
 from ptnet.locking import file_lock
 
 # Module directories of the checkout, built in this order (later ones may use the symbols of
@@ -66,7 +71,7 @@ def build_modules(kernel: Kernel) -> list[Path]:
             f"the headers of {kernel.release} are not in the cache; "
             f"run: ptnet kernel fetch --series {kernel.series}"
         )
-    _check_tools(kernel)
+    root = _check_tools(kernel)
     out = modules_dir(kernel)
     out.mkdir(parents=True, exist_ok=True)
     built: list[Path] = []
@@ -76,7 +81,7 @@ def build_modules(kernel: Kernel) -> list[Path]:
             src = paths.source_root() / sub
             if not (src / "Kbuild").is_file():
                 continue
-            built += build_dir(kernel, src, out / sub, extra_symbols=symvers)
+            built += build_dir(kernel, src, out / sub, extra_symbols=symvers, root=root)
             symvers.append(out / sub / "Module.symvers")
     if not built:
         raise PtnetError(f"no module directory with a Kbuild file in {paths.source_root()}")
@@ -84,13 +89,19 @@ def build_modules(kernel: Kernel) -> list[Path]:
 
 
 def build_dir(
-    kernel: Kernel, src: Path, out: Path, *, extra_symbols: Sequence[Path] = ()
+    kernel: Kernel,
+    src: Path,
+    out: Path,
+    *,
+    extra_symbols: Sequence[Path] = (),
+    root: Path | None = None,
 ) -> list[Path]:
-    """Mirror `src` into `out`, run kbuild there and return the .ko files it lists."""
+    """Mirror `src` into `out`, run kbuild there (in the chroot `root`, if given) and return the
+    .ko files it lists."""
     mirror_sources(src, out)
-    argv = [*_make(kernel, out), *KBUILD_ARGS, f"-j{_jobs()}"]
+    argv = [*_make(kernel, out, root), *KBUILD_ARGS, f"-j{_jobs()}"]
     if extra_symbols:
-        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(p) for p in extra_symbols))
+        argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(_at(p, root)) for p in extra_symbols))
     host.log(f"building {src.name}/ for {kernel.release} in {out}")
     rc, lines = _run_streaming([*argv, "modules"])
     what = f"kbuild of {src.name}/ for {kernel.release}"
@@ -102,7 +113,7 @@ def build_dir(
         for ln in warnings:
             host.log(ln)
         # The objects are already built; clean them so the next build shows the warnings again.
-        host.run([*_make(kernel, out), "clean"], capture=True, quiet=True)
+        host.run([*_make(kernel, out, root), "clean"], capture=True, quiet=True)
         raise PtnetError(f"{what} is not warning-free ({len(warnings)}): {warnings[0]}")
     if any(_BTF_SKIPPED in ln for ln in lines):
         host.log(
@@ -144,22 +155,55 @@ def mirror_sources(src: Path, dst: Path) -> None:
     manifest.write_text("".join(f"{r}\n" for r in wanted))
 
 
-def _make(kernel: Kernel, out: Path) -> list[str]:
-    return ["make", "-C", str(kernel.headers_dir), f"M={out}"]
+def build_release(kernel: Kernel) -> str | None:
+    """The Debian release of the chroot that kbuild for `kernel` runs in (None: on the host).
+
+    A kernel built by a later Debian release than the host's needs that release's compiler and
+    libc; a series not known here (a kernel cached by another ptnet) is treated as the host's.
+    """
+    series = SERIES.get(kernel.series)
+    if series is None or series.release == HOST_RELEASE:
+        return None
+    return series.release
+
+
+def _at(path: Path, root: Path | None) -> Path:
+    """`path` as kbuild sees it: in a chroot, with symlinks resolved (the binds are real paths)."""
+    return path if root is None else path.resolve()
+
+
+def _make(kernel: Kernel, out: Path, root: Path | None = None) -> list[str]:
+    argv = ["make", "-C", str(_at(kernel.headers_dir, root)), f"M={_at(out, root)}"]
+    if root is None:
+        return argv
+    binds = [kernel.dir.resolve(), modules_dir(kernel).resolve()]
+    return chroot.command(root, binds, argv)
 
 
 def _jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def _check_tools(kernel: Kernel) -> None:
-    host.require("make", "make")
+def headers_compiler(kernelvariables: str) -> str | None:
+    """The gcc-NN package that the headers' .kernelvariables name as the compiler, if any."""
+    cc = re.search(r"\bgcc-\d+\b", kernelvariables)
+    return cc.group() if cc else None
+
+
+def _check_tools(kernel: Kernel) -> Path | None:
+    """Check the host's tools for kbuild, or make the chroot it runs in; return its root."""
     variables = (kernel.headers_dir / ".kernelvariables").read_text(errors="replace")
-    if cc := re.search(r"\bgcc-\d+\b", variables):
-        host.require(cc.group(), cc.group())
+    cc = headers_compiler(variables)
+    release = build_release(kernel)
+    if release is not None:
+        return chroot.ensure(release, chroot.packages_for(release, cc or "gcc"))
+    host.require("make", "make")
+    if cc:
+        host.require(cc, cc)
     config = (kernel.headers_dir / ".config").read_text(errors="replace")
     if "\nCONFIG_DEBUG_INFO_BTF_MODULES=y\n" in config:
         host.require("pahole", "dwarves")
+    return None
 
 
 def _run_streaming(argv: Sequence[str]) -> tuple[int, list[str]]:

@@ -13,7 +13,11 @@ app = typer.Typer(help="Fetch and list the Debian kernels the lab boots.", no_ar
 @app.command()
 def fetch(
     series: Annotated[
-        str, typer.Option(help="Debian suite: bookworm (6.1) or bookworm-backports (6.12).")
+        str,
+        typer.Option(
+            help="Debian suite: bookworm (6.1), bookworm-backports (6.12) "
+            "or trixie-backports (7.x)."
+        ),
     ] = "bookworm",
     no_headers: Annotated[
         bool, typer.Option("--no-headers", help="Do not install the matching linux-headers.")

@@ -8,7 +8,7 @@ import typer
 def setup(
     series: Annotated[
         list[str] | None,
-        typer.Option(help="Kernel series to fetch (repeatable). Default: both supported ones."),
+        typer.Option(help="Kernel series to fetch (repeatable). Default: every supported one."),
     ] = None,
 ) -> None:
     """Install missing Debian packages, give libvirtd its user and log directory, and fetch the

@@ -6,6 +6,14 @@ never installed into the host's /boot. The matching headers (the arch package, i
 package and linux-kbuild) are extracted the same way, because Debian's 6.12 headers depend on the
 image package and installing them would install a kernel on the host.
 
+Series of a later Debian release than the host's (trixie-backports, 7.x) are read through a
+private apt configuration in the cache (apt/<suite>/), so that the host's apt never sees that
+release. Since 7.x the image package is empty and depends on linux-binary-<release> (vmlinuz),
+linux-modules-<release> and linux-base-<release> (config, System.map), all under usr/lib/modules/;
+those packages are extracted together. Their headers name a newer compiler and their kbuild
+programs link against a newer libc than the host's, so their modules are built in a chroot of
+that release (ptnet.build.chroot).
+
 Cache layout, one directory per kernel release:
     kernels/<release>/vmlinux          uncompressed ELF, booted with PVH
     kernels/<release>/lib/modules/...  the image's modules, with modules.dep
@@ -15,6 +23,7 @@ Cache layout, one directory per kernel release:
 
 import json
 import lzma
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,9 +32,29 @@ from pathlib import Path
 
 from ptnet import host, paths
 from ptnet.errors import PtnetError, UsageError
+from ptnet.locking import file_lock
 
-# series name -> apt default release used to pick the metapackage's candidate (None: the host's own)
-SERIES: dict[str, str | None] = {"bookworm": None, "bookworm-backports": "bookworm-backports"}
+HOST_RELEASE = "bookworm"  # the Debian release ptnet's host runs
+
+
+@dataclass(frozen=True)
+class Series:
+    """Where the kernels of one series come from."""
+
+    suite: str | None  # the apt suite to enable and prefer (None: the host's own default)
+    release: str = HOST_RELEASE  # the Debian release whose toolchain built these kernels
+
+    @property
+    def private_apt(self) -> bool:
+        """Read through a private apt configuration: the host's apt must not see this release."""
+        return self.release != HOST_RELEASE
+
+
+SERIES: dict[str, Series] = {
+    "bookworm": Series(None),
+    "bookworm-backports": Series("bookworm-backports"),
+    "trixie-backports": Series("trixie-backports", release="trixie"),
+}
 DEFAULT_SERIES = "bookworm"
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -66,46 +95,108 @@ def check_series(series: str) -> str:
     return series
 
 
-def _candidate(series: str, package: str) -> tuple[str, list[str]]:
-    """The candidate version of `package` in `series` and the package names it depends on."""
-    argv = ["apt-cache"]
-    if SERIES[series]:
-        argv += ["-o", f"APT::Default-Release={SERIES[series]}"]
-    out = host.apt_query([*argv, "show", "--no-all-versions", package])
+def apt_dir(suite: str) -> Path:
+    """The private apt configuration of a suite that the host's apt must not see."""
+    return paths.cache_dir() / "apt" / suite
+
+
+def apt_options(series: str) -> list[str]:
+    """apt options that read `series` (its suite preferred) the way its Series says."""
+    entry = SERIES[series]
+    argv = ["-o", f"APT::Default-Release={entry.suite}"] if entry.suite else []
+    if entry.private_apt:
+        base = apt_dir(str(entry.suite))
+        argv += [
+            *("-o", f"Dir::Etc::SourceList={base / 'sources.list'}"),
+            *("-o", f"Dir::Etc::SourceParts={base / 'sources.list.d'}"),
+            *("-o", f"Dir::Etc::Preferences={base / 'preferences'}"),
+            *("-o", f"Dir::Etc::PreferencesParts={base / 'preferences.d'}"),
+            *("-o", f"Dir::State::Lists={base / 'lists'}"),
+            *("-o", f"Dir::Cache={base / 'cache'}"),
+        ]
+    return argv
+
+
+def parse_control(text: str) -> tuple[str, list[str]]:
+    """The Version and the Depends package names (first alternatives) of one apt-cache stanza."""
     version, depends = "", ""
-    for line in out.splitlines():
+    for line in text.splitlines():
         if line.startswith("Version:"):
             version = line.split(":", 1)[1].strip()
         elif line.startswith("Depends:"):
             depends = line.split(":", 1)[1]
-    names = [alt.split("|")[0].split()[0] for alt in depends.split(",") if alt.strip()]
+    return version, [alt.split("|")[0].split()[0] for alt in depends.split(",") if alt.strip()]
+
+
+def _candidate(series: str, package: str) -> tuple[str, list[str]]:
+    """The candidate version of `package` in `series` and the package names it depends on."""
+    argv = ["apt-cache", *apt_options(series), "show", "--no-all-versions", package]
+    version, names = parse_control(host.apt_query(argv))
     if not version:
         raise PtnetError(f"apt does not know {package} for {series}; run apt-get update and retry")
     return version, names
 
 
+def release_of(image_depends: list[str]) -> str:
+    """The kernel release named by linux-image-amd64's dependencies ('' if none)."""
+    image = next((d for d in image_depends if d.startswith("linux-image-")), "")
+    return image.removeprefix("linux-image-")
+
+
+def image_packages(release: str, image_depends: list[str]) -> list[str]:
+    """The packages that together hold a release's image: linux-image-<release> and, since 7.x,
+    the linux-binary/-modules/-base-<release> packages it depends on."""
+    parts = [d for d in image_depends if d.endswith(f"-{release}") and d.startswith("linux-")]
+    return [f"linux-image-{release}", *(d for d in parts if not d.startswith("linux-image-"))]
+
+
+def _update_private_apt(series: str) -> None:
+    """Write the private sources of `series` (the host's mirror, Debian's keyring); update them."""
+    suite = str(SERIES[series].suite)
+    base = apt_dir(suite)
+    for sub in ("sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    uri = host._configured_debian_uri(HOST_RELEASE)
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    (base / "sources.list").write_text(f"deb [signed-by={keyring}] {uri} {suite} main\n")
+    (base / "preferences").write_text("")
+    host.run(["apt-get", *apt_options(series), *host.APT_AS_ROOT, "update", "-q"], env=host.APT_ENV)
+
+
 def resolve(series: str) -> Kernel:
     """Ask apt which kernel the metapackage currently points at for `series`."""
+    return _resolve(series)[0]
+
+
+def _resolve(series: str) -> tuple[Kernel, list[str]]:
     check_series(series)
-    suite = SERIES[series]
-    if suite and host.ensure_apt_suite(suite):
+    entry = SERIES[series]
+    if entry.private_apt:
+        with file_lock(apt_dir(str(entry.suite)) / ".lock"):
+            _update_private_apt(series)
+    elif entry.suite and host.ensure_apt_suite(entry.suite):
         host.apt_update()
     version, depends = _candidate(series, "linux-image-amd64")
-    image = next((d for d in depends if d.startswith("linux-image-")), "")
-    if not image:
+    release = release_of(depends)
+    if not release:
         raise PtnetError(f"linux-image-amd64 in {series} depends on no linux-image package")
-    return Kernel(release=image.removeprefix("linux-image-"), version=version, series=series)
+    kernel = Kernel(release=release, version=version, series=series)
+    _, image_depends = _candidate(series, f"linux-image-{release}")
+    return kernel, image_packages(release, image_depends)
 
 
 def fetch(series: str, *, headers: bool = True) -> Kernel:
     """Resolve, download and extract the kernel of `series` and its headers. Idempotent."""
-    kernel = resolve(series)
-    if kernel.vmlinux.is_file():
-        host.log(f"kernel {kernel.release} is already cached in {kernel.dir}")
-    else:
-        _extract_into_cache(kernel)
-    if headers and not kernel.headers_installed:
-        _extract_headers(kernel)
+    kernel, packages = _resolve(series)
+    paths.kernels_dir().mkdir(parents=True, exist_ok=True)
+    # Other ptnet processes may fetch the same kernel into the same (shared) cache.
+    with file_lock(paths.kernels_dir() / f".{kernel.release}.lock"):
+        if kernel.vmlinux.is_file():
+            host.log(f"kernel {kernel.release} is already cached in {kernel.dir}")
+        else:
+            _extract_into_cache(kernel, packages)
+        if headers and not kernel.headers_installed:
+            _extract_headers(kernel)
     return kernel
 
 
@@ -118,40 +209,58 @@ def _extract_headers(kernel: Kernel) -> None:
         work = Path(tmp)
         root = work / "headers"
         for pkg in wanted:
-            host.dpkg_extract(host.apt_download(pkg, work / "deb"), root)
-        # The arch package's Makefile includes the -common tree by absolute path; point it at
-        # the extracted copy. Its scripts/ and tools/ links are relative and stay inside root.
+            deb = host.apt_download(pkg, work / "deb", options=apt_options(kernel.series))
+            host.dpkg_extract(deb, root)
+        # The arch package's Makefile names the -common tree (and, since 7.x, its own directory
+        # as KBUILD_OUTPUT) by absolute path; point those at the extracted copy. Its scripts/
+        # and tools/ links are relative and stay inside root.
         src = root / "usr" / "src"
         makefile = src / arch_pkg / "Makefile"
-        text = makefile.read_text()
-        makefile.write_text(
-            text.replace("include /usr/src/", f"include {kernel.dir}/headers/usr/src/")
-        )
+        makefile.write_text(relocate_makefile(makefile.read_text(), kernel.dir.resolve()))
         root.rename(kernel.dir / "headers")
     host.log(f"headers for {kernel.release} extracted into {kernel.headers_dir}")
 
 
-def _extract_into_cache(kernel: Kernel) -> None:
+def image_layout(root: Path, release: str) -> tuple[Path, Path, Path]:
+    """vmlinuz, config and the modules directory in an extracted image: under boot/ and lib/
+    (up to 6.x), or all under usr/lib/modules/<release>/ (7.x)."""
+    merged = root / "usr" / "lib" / "modules" / release
+    if (merged / "vmlinuz").is_file():
+        return merged / "vmlinuz", merged / "config", merged
+    return (
+        root / "boot" / f"vmlinuz-{release}",
+        root / "boot" / f"config-{release}",
+        root / "lib" / "modules" / release,
+    )
+
+
+def relocate_makefile(text: str, kernel_dir: Path) -> str:
+    """The headers' arch Makefile with its /usr/src/ paths moved under `kernel_dir`/headers."""
+    return re.sub(r"(?<=[ =])/usr/src/", f"{kernel_dir}/headers/usr/src/", text)
+
+
+def _extract_into_cache(kernel: Kernel, packages: list[str]) -> None:
     host.require("dpkg-deb", "dpkg")
     depmod = host.require("depmod", "kmod")
-    paths.kernels_dir().mkdir(parents=True, exist_ok=True)
     # Build in a temporary directory beside the target and rename at the end, so that an
     # interrupted fetch leaves nothing half-made in the cache.
     with tempfile.TemporaryDirectory(dir=paths.kernels_dir(), prefix=".fetch-") as tmp:
         work = Path(tmp)
-        deb = host.apt_download(f"linux-image-{kernel.release}", work / "deb")
         root = work / "root"
-        host.log(f"extracting {deb.name}")
-        host.dpkg_extract(deb, root)
-        vmlinuz = root / "boot" / f"vmlinuz-{kernel.release}"
+        for pkg in packages:
+            deb = host.apt_download(pkg, work / "deb", options=apt_options(kernel.series))
+            host.log(f"extracting {deb.name}")
+            host.dpkg_extract(deb, root)
+        vmlinuz, config, modules = image_layout(root, kernel.release)
         if not vmlinuz.is_file():
-            raise PtnetError(f"{deb.name} has no boot/vmlinuz-{kernel.release}")
+            raise PtnetError(f"{', '.join(packages)} hold no vmlinuz for {kernel.release}")
         stage = work / "kernel"
         stage.mkdir()
         write_vmlinux(vmlinuz, stage / "vmlinux")
-        shutil.copy2(root / "boot" / f"config-{kernel.release}", stage / "config")
-        (stage / "lib").mkdir()
-        (root / "lib" / "modules").rename(stage / "lib" / "modules")
+        shutil.copy2(config, stage / "config")
+        vmlinuz.unlink()
+        (stage / "lib" / "modules").mkdir(parents=True)
+        modules.rename(stage / "lib" / "modules" / kernel.release)
         host.run([depmod, "-b", str(stage), kernel.release], quiet=True)
         (stage / "meta.json").write_text(json.dumps(asdict(kernel), indent=2) + "\n")
         stage.rename(kernel.dir)
