@@ -104,11 +104,14 @@ def test_tx_timeout_ends_a_send_that_the_queue_never_takes(veth, limit, count):
     # own IPv6 frames on the new link may hold a few of its slots) ...
     assert tx["role"] == "tx" and 0 < tx["packets"] <= limit, tx
     assert tx["bytes"] == tx["packets"] * LEN
-    # ... and refused the sends after those, which afpacket-gen kept retrying until the deadline
+    # ... and the sends after those were refused: the qdisc dropped them (6.1, 6.12), or, on a
+    # kernel that keeps queued frames charged to the socket (7.x), the socket's buffer filled
+    # before the queue and the send blocked; afpacket-gen kept trying until the deadline
     stats = json.loads(
         subprocess.run(
             ["tc", "-s", "-j", "qdisc", "show", "dev", a], check=True, capture_output=True
         ).stdout
     )
-    assert stats[0]["kind"] == "netem" and stats[0]["drops"] > 0, stats
+    assert stats[0]["kind"] == "netem", stats
+    assert stats[0]["drops"] > 0 or tx["packets"] < limit, (stats, tx)
     assert 3 <= took < 30, took
