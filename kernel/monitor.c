@@ -725,11 +725,11 @@ int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 	err = netmap_port_lookup(name, &preg, &parent);
 	if (err)
 		return err;
+	err = -EOPNOTSUPP;	/* a ptnet guest port: the host's rings, never */
+	if (parent->pt_nifp)
+		goto fail;
 	err = -EINVAL;
 	if (!parent->ops->activate || !parent->users)
-		goto fail;
-	err = -EOPNOTSUPP;	/* a ptnet guest port: the host's rings */
-	if (parent->pt_nifp)
 		goto fail;
 	mon = nm_mon_new(parent, reg);
 	if (IS_ERR(mon)) {
