@@ -133,7 +133,7 @@ BAD_ARGS = [
     ["-i", "x", "-f", "pong", "-p", "2"],
 ]
 TOOL_BAD_ARGS = [
-    ("pkt-gen", ["-i", "netmap:pipe{1}2"]),
+    ("pkt-gen", ["-i", "netmap:pipe{"]),  # an empty pipe id
     ("pkt-gen", ["-i", "netmap:eth0/q"]),
     ("pkt-gen", ["-i", "vale0:", "-f", "tx"]),
     ("pkt-gen", ["-i", "x", "-p", "65"]),

@@ -35,7 +35,7 @@ def one_line_error(proc, code=2) -> str:
         (["up", "vm1", "--cpus", "0"], "bad --cpus 0"),
         (["up", "vm1", "--mem", "1T"], "bad --mem '1T'"),
         (["up", "vm1", "--port", "vale1:"], "bad port spec 'vale1:'"),
-        (["up", "vm1", "--port", "pipeA{x"], "bad port spec 'pipeA{x'"),
+        (["up", "vm1", "--port", "pipeA{"], "bad port spec 'pipeA{'"),
         (["up", "vm1", "--port", "vale1:1", "--port", "vale1:1"], "port 'vale1:1' is given twice"),
         (["up", "vm1", "--port", "vale1:1/t"], "cannot be a VM's passthrough NIC"),
         (["up", "vm1", "--backend", "xen"], "xen"),
