@@ -18,11 +18,16 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from ptnet.lab.kernel import Kernel
 
 IN_LAB = os.environ.get("PTNET_IN_LAB") == "1"
 DEFAULT_MODULES = ("netmap",)
@@ -34,6 +39,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab-kernel", default=None, help="cached kernel for lab tests")
     group.addoption(
         "--lab-timeout", type=float, default=1800.0, help="seconds per lab VM (default 1800)"
+    )
+    group.addoption(
+        "--lab-durations",
+        default="tests/lab/durations.json",
+        help="guest seconds per test file (relative to the root), to balance the lab VMs",
+    )
+    group.addoption(
+        "--lab-save-durations",
+        action="store_true",
+        help="write this session's guest seconds per file into the --lab-durations file",
     )
 
 
@@ -66,6 +81,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = os.environ.get(REPORT_ENV)
     if IN_LAB and path:
         Path(path).write_text(json.dumps(_outcomes))
+    groups = session.config.stash.get(_GROUPS, None)
+    out = _durations_path(session.config)
+    if groups is not None and out is not None and session.config.getoption("--lab-save-durations"):
+        merged = _read_durations(session.config) | {
+            f: round(t, 1) for f, t in groups.file_seconds().items()
+        }
+        out.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,31 +101,123 @@ def _group_key(item: pytest.Item) -> tuple[tuple[str, ...], int]:
     return tuple(marker.kwargs.get("modules", DEFAULT_MODULES)), int(marker.kwargs.get("smp", 1))
 
 
+@dataclass
+class _Run:
+    """One lab VM: a shard of a group's tests (whole files), with its estimated guest seconds."""
+
+    key: tuple[tuple[str, ...], int]
+    items: list[pytest.Item]
+    weight: float
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _shards(
+    key: tuple[tuple[str, ...], int], items: list[pytest.Item], n: int, seconds: dict[str, float]
+) -> list[_Run]:
+    """Split a group into at most n runs of whole files, longest first onto the least loaded run
+    (files keep their module fixtures and their order; netmap_last tests stay last in theirs)."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    known = [seconds[f] / len(its) for f, its in files.items() if f in seconds]
+    per_test = sum(known) / len(known) if known else 1.0
+    weights = {f: seconds.get(f, per_test * len(its)) for f, its in files.items()}
+    runs = [_Run(key, [], 0.0) for _ in range(max(1, min(n, len(files))))]
+    for f in sorted(files, key=lambda f: -weights[f]):
+        run = min(runs, key=lambda r: r.weight)
+        run.items += files[f]
+        run.weight += weights[f]
+    order = {item.nodeid: i for i, item in enumerate(items)}
+    for run in runs:
+        run.items.sort(key=lambda item: order[item.nodeid])
+    return runs
+
+
+class _CpuSlots:
+    """The host's CPUs, handed to lab VMs: a VM with smp N holds N of them while it runs."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self.cond = threading.Condition()
+
+    def take(self, n: int) -> int:
+        n = min(n, self.total)
+        with self.cond:
+            self.cond.wait_for(lambda: self.free >= n)
+            self.free -= n
+        return n
+
+    def give(self, n: int) -> None:
+        with self.cond:
+            self.free += n
+            self.cond.notify_all()
+
+
 class _LabGroups:
+    """Every lab test of the session, in runs (VMs) that share the host's CPUs: a group of tests
+    needing the same modules and CPU count is split across as many VMs as the host has CPUs for
+    it, and all runs start together, longest first, as CPUs come free."""
+
     def __init__(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         self.config = config
-        self.groups: dict[tuple[tuple[str, ...], int], list[pytest.Item]] = {}
+        self.cpus = len(os.sched_getaffinity(0))
+        seconds = _read_durations(config)
+        groups: dict[tuple[tuple[str, ...], int], list[pytest.Item]] = {}
         for item in items:
-            self.groups.setdefault(_group_key(item), []).append(item)
+            groups.setdefault(_group_key(item), []).append(item)
+        self.runs = [
+            run
+            for key, its in groups.items()
+            for run in _shards(key, its, max(1, self.cpus // key[1]), seconds)
+        ]
+        self.run_of = {item.nodeid: run for run in self.runs for item in run.items}
         self.results: dict[str, dict[str, Any]] = {}
-        self.ran: set[tuple[tuple[str, ...], int]] = set()
+        self.started = False
 
     def outcome(self, item: pytest.Item) -> dict[str, Any]:
-        key = _group_key(item)
-        if key not in self.ran:
-            self.ran.add(key)
-            self._run_group(key, self.groups[key])
+        if not self.started:
+            self.started = True
+            self._start()
+        run = self.run_of[item.nodeid]
+        run.done.wait()
         return self.results[item.nodeid]
 
-    def _run_group(self, key: tuple[tuple[str, ...], int], items: list[pytest.Item]) -> None:
+    def _start(self) -> None:
+        """Build what every run shares once, here, then dispatch the runs in the background."""
         from ptnet.build import kbuild
-        from ptnet.lab import kernel, runner
-        from ptnet.lab import modules as mods
+        from ptnet.lab import accel, initramfs, kernel, runner
 
-        modules, smp = key
         k = kernel.find(self.config.getoption("--lab-kernel"))
-        if modules:
+        if any(run.key[0] for run in self.runs):
             kbuild.build_modules(k)
+        initramfs.base(k)
+        accel.choose(runner.qemu_binary(), k)
+        slots = _CpuSlots(self.cpus)
+        ordered = sorted(self.runs, key=lambda r: -r.weight * r.key[1])
+
+        def dispatch() -> None:
+            for run in ordered:
+                held = slots.take(run.key[1])
+                threading.Thread(target=self._run, args=(k, run, slots, held), daemon=True).start()
+
+        threading.Thread(target=dispatch, daemon=True).start()
+
+    def _run(self, k: "Kernel", run: _Run, slots: _CpuSlots, held: int) -> None:
+        try:
+            self._run_vm(k, run)
+        except Exception as e:  # noqa: BLE001 - every test of the run reports it
+            for item in run.items:
+                self.results[item.nodeid] = {"outcome": "failed", "longrepr": f"lab run: {e}"}
+        finally:
+            slots.give(held)
+            run.done.set()
+
+    def _run_vm(self, k: "Kernel", run: _Run) -> None:
+        from ptnet.lab import modules as mods
+        from ptnet.lab import runner
+
+        modules, smp = run.key
         rootdir = Path(str(self.config.rootpath))
         with tempfile.TemporaryDirectory(prefix="ptnet-lab-report-") as tmp:
             report = Path(tmp) / "report.json"
@@ -111,7 +225,7 @@ class _LabGroups:
             spec = runner.LabSpec(
                 kernel=k,
                 command=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-                + [item.nodeid for item in items],
+                + [item.nodeid for item in run.items],
                 modules=[mods.resolve(k, m) for m in modules],
                 smp=smp,
                 timeout=self.config.getoption("--lab-timeout"),
@@ -123,7 +237,7 @@ class _LabGroups:
                 result = runner.run(spec, output=out)
             guest_output = log.read_text(errors="replace")
             recorded = json.loads(report.read_text()) if report.is_file() else {}
-        for item in items:
+        for item in run.items:
             self.results[item.nodeid] = recorded.get(item.nodeid) or {
                 "outcome": "failed",
                 "longrepr": (
@@ -131,6 +245,27 @@ class _LabGroups:
                     f"console {result.console_log}); guest output:\n{guest_output[-4000:]}"
                 ),
             }
+
+    def file_seconds(self) -> dict[str, float]:
+        """Guest seconds per test file, as measured in this session."""
+        out: dict[str, float] = {}
+        for nodeid, got in self.results.items():
+            f = nodeid.split("::", 1)[0]
+            out[f] = out.get(f, 0.0) + float(got.get("duration", 0.0))
+        return out
+
+
+def _durations_path(config: pytest.Config) -> Path | None:
+    given = config.getoption("--lab-durations")
+    return Path(str(config.rootpath)) / given if given else None
+
+
+def _read_durations(config: pytest.Config) -> dict[str, float]:
+    path = _durations_path(config)
+    if path is None or not path.is_file():
+        return {}
+    data: dict[str, float] = json.loads(path.read_text())
+    return data
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -140,6 +275,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not lab_items:
         return
     groups = _LabGroups(config, lab_items)
+    config.stash[_GROUPS] = groups
     for item in lab_items:
         item.stash[_GROUPS] = groups
         item.runtest = _replay(groups, item)  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ stdout, its stderr and a control channel (start time, exit code) back to us thro
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,9 +159,7 @@ def _new_run_dir() -> Path:
     base.mkdir(parents=True, exist_ok=True)
     old = sorted(p for p in base.iterdir() if p.is_dir())
     for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
-        for f in stale.iterdir():
-            f.unlink()
-        stale.rmdir()
+        shutil.rmtree(stale, ignore_errors=True)  # another lab run may be removing it too
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base))
 
 
@@ -209,7 +208,8 @@ def run(
     sinks = {"ctl": (None, ctl), "out": (out_sink, None), "err": (err_sink, None)}
     start = time.monotonic()
     proc = subprocess.Popen(
-        argv,
+        # QEMU dies with the thread that started it, even when we are killed outright.
+        [host.require("setpriv", "util-linux"), "--pdeathsig", "KILL", "--", *argv],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -73,3 +73,47 @@ def test_outcomes_are_replayed_per_test(tmp_path):
     }
     assert took["test_runs_in_the_guest"] < 1.0, out
     assert 1.5 <= took["test_takes_its_time"] < 3.0, out
+
+
+RENDEZVOUS = textwrap.dedent(
+    """
+    import os
+    import time
+    import pytest
+
+    def meet(me, other):
+        open(me, "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(other):
+            assert time.monotonic() < deadline, "the other VM never came: the runs were serial"
+            time.sleep(0.1)
+        return open("/proc/sys/kernel/random/boot_id").read()
+
+    @pytest.mark.lab(modules=[])
+    def test_meets():
+        me, other = ("{a}", "{b}") if __name__.endswith("one") else ("{b}", "{a}")
+        open(me + ".boot", "w").write(meet(me, other))
+    """
+)
+
+
+def test_a_group_is_split_across_the_host_cpus_and_its_vms_run_together(tmp_path):
+    """Two files of one group go to two VMs (one per host CPU) that run at the same time: each
+    test waits for the other to start."""
+    if len(__import__("os").sched_getaffinity(0)) < 2:
+        pytest.skip("needs two host CPUs")
+    body = RENDEZVOUS.replace("{a}", str(tmp_path / "a")).replace("{b}", str(tmp_path / "b"))
+    (tmp_path / "test_one.py").write_text(body)
+    (tmp_path / "test_two.py").write_text(body)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "2 passed" in proc.stdout
+    boots = {(tmp_path / f"{n}.boot").read_text() for n in ("a", "b")}
+    assert len(boots) == 2  # two guests, not one

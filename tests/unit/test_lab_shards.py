@@ -1,0 +1,40 @@
+"""How the lab plugin splits a group of tests into VMs: whole files, balanced by their seconds."""
+
+from types import SimpleNamespace
+
+from ptnet.lab.pytest_plugin import _shards
+
+KEY = (("netmap",), 1)
+
+
+def items(spec: dict[str, int]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(nodeid=f"{f}::t{i}") for f, n in spec.items() for i in range(n)]
+
+
+def files_of(run) -> list[str]:
+    return sorted({i.nodeid.split("::")[0] for i in run.items})
+
+
+def test_files_stay_whole_and_the_load_is_balanced_by_seconds():
+    its = items({"a.py": 3, "b.py": 1, "c.py": 1, "d.py": 2})
+    seconds = {"a.py": 100.0, "b.py": 60.0, "c.py": 50.0, "d.py": 10.0}
+    runs = _shards(KEY, its, 2, seconds)
+    assert [files_of(r) for r in runs] == [["a.py", "d.py"], ["b.py", "c.py"]]
+    assert [r.weight for r in runs] == [110.0, 110.0]
+    assert sum(len(r.items) for r in runs) == len(its)
+
+
+def test_each_run_keeps_the_collection_order():
+    its = items({"z.py": 2, "a.py": 1, "m.py": 1})
+    (run,) = _shards(KEY, its, 1, {})
+    assert [i.nodeid for i in run.items] == [i.nodeid for i in its]
+
+
+def test_unknown_files_weigh_what_known_tests_take_on_average():
+    its = items({"known.py": 2, "new.py": 4})
+    runs = _shards(KEY, its, 2, {"known.py": 10.0})
+    assert sorted(r.weight for r in runs) == [10.0, 20.0]
+
+
+def test_never_more_runs_than_files():
+    assert len(_shards(KEY, items({"a.py": 5}), 4, {})) == 1
