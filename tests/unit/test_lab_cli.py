@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,32 @@ def test_timeout_kills_the_vm_and_exits_124(run_ptnet):
     proc = run_ptnet("lab", "run", "--timeout", "5", "--", "sleep", "60", timeout=60)
     assert proc.returncode == 124
     assert qemu_pids() - before == set()
+
+
+def test_a_killed_lab_run_takes_its_vm_with_it(tmp_path):
+    """SIGKILL of ptnet (no cleanup runs) still ends its QEMU: a lab VM never outlives us."""
+    marker = tmp_path / "started"
+    before = qemu_pids()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ptnet", "lab", "run", "--rw", str(tmp_path), "--"]
+        + ["sh", "-c", f"touch {marker}; sleep 300"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the guest never started"
+            time.sleep(0.2)
+        ours = qemu_pids() - before
+        assert ours
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while qemu_pids() & ours and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not qemu_pids() & ours
 
 
 def test_guest_sees_the_host_python_environment(run_ptnet):
