@@ -138,7 +138,7 @@ def _poll(name: str, on: bool) -> None:
         body = abi.NmreqValePolling(nr_mode=1, nr_first_cpu_id=0, nr_num_polling_cpus=1)
         _request(abi.NETMAP_REQ_VALE_POLLING_ENABLE, name, body)
     else:
-        _request(abi.NETMAP_REQ_VALE_POLLING_DISABLE, name)
+        _request(abi.NETMAP_REQ_VALE_POLLING_DISABLE, name, abi.NmreqValePolling())
 
 
 def _frames(n: int) -> list[list[bytes]]:
