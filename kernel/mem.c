@@ -260,6 +260,8 @@ static void nm_mem_free(struct netmap_mem *mem)
 		bitmap_free(mem->pools[p].unusable);
 	}
 	mem->backing->fini(mem);
+	if (mem->admin_ns)
+		put_user_ns(mem->admin_ns);
 	mutex_destroy(&mem->lock);
 	kfree(mem);
 	atomic_dec(&netmap_mem_count);

@@ -185,6 +185,8 @@ struct netmap_mem {
 	const struct netmap_mem_backing *backing;
 	void *backing_data;
 	struct netmap_pool pools[NM_NPOOLS];
+	/* netdevs' frames pass here: naming the region needs it (perm.c) */
+	struct user_namespace *admin_ns;	/* under lock */
 };
 
 #define NM_GLOBAL_MEM_ID	1
@@ -658,6 +660,7 @@ struct net;
 int netmap_dev_node_perm(umode_t *mode, kuid_t *uid, kgid_t *gid);
 int netmap_net_admin(const struct net *net);
 void netmap_port_set_admin(struct netmap_port *port, const struct net *net);
+int netmap_mem_admin(struct netmap_mem *mem);
 int netmap_port_admin(const struct netmap_port *port);
 
 /*

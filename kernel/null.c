@@ -78,7 +78,8 @@ static u32 nm_null_slots(u32 want, u32 rings, u32 max_slots)
  *
  * netmap_lock held.
  *
- * Return: 0, -EINVAL (bad name, no such region) or -ENOMEM.
+ * Return: 0, -EINVAL (bad name, no such region), -EPERM (a region netdevs
+ * use, perm.c) or -ENOMEM.
  */
 int netmap_null_get(const char *name, const struct nmreq_register *reg,
 		    struct netmap_port **portp)
@@ -93,6 +94,11 @@ int netmap_null_get(const char *name, const struct nmreq_register *reg,
 	mem = netmap_mem_find(reg->nr_mem_id);
 	if (!mem)
 		return -EINVAL;
+	err = netmap_mem_admin(mem);
+	if (err) {
+		netmap_mem_put(mem);
+		return err;
+	}
 	port = kzalloc(sizeof(*port), GFP_KERNEL);
 	if (!port) {
 		netmap_mem_put(mem);

@@ -77,6 +77,47 @@ int netmap_net_admin(const struct net *net)
 	return ns_capable(net->user_ns, CAP_NET_ADMIN) ? 0 : -EPERM;
 }
 
+/*
+ * A netdev's frames pass through @mem: from now on, naming the region by
+ * its id needs CAP_NET_ADMIN over @ns, or over the initial namespace once
+ * netdevs of two namespaces share it.
+ */
+static void nm_mem_set_admin(struct netmap_mem *mem, struct user_namespace *ns)
+{
+	netmap_mem_lock(mem);
+	if (mem->admin_ns && mem->admin_ns != ns) {
+		put_user_ns(mem->admin_ns);
+		ns = &init_user_ns;
+	}
+	if (mem->admin_ns != ns)
+		mem->admin_ns = get_user_ns(ns);
+	netmap_mem_unlock(mem);
+}
+
+/**
+ * netmap_mem_admin() - may the caller name @mem by its id?
+ * @mem: a region a request asks for by nr_mem_id
+ *
+ * A region that netdevs send and receive in (the global one, which every
+ * NIC port uses, or a persistent or guest port's) would show their frames
+ * to anyone who maps it.
+ *
+ * Return: 0, or -EPERM without CAP_NET_ADMIN over the namespace of those
+ * netdevs (the initial one for the global region).
+ */
+int netmap_mem_admin(struct netmap_mem *mem)
+{
+	int err = 0;
+
+	if (mem->id == NM_GLOBAL_MEM_ID)
+		return capable(CAP_NET_ADMIN) ? 0 : -EPERM;
+	netmap_mem_lock(mem);
+	if (mem->admin_ns && !ns_capable(mem->admin_ns, CAP_NET_ADMIN))
+		err = -EPERM;
+	netmap_mem_unlock(mem);
+	return err;
+}
+
 /**
  * netmap_port_set_admin() - the port stands for a netdev of @net
  * @port: a port being made
@@ -88,6 +129,8 @@ int netmap_net_admin(const struct net *net)
 void netmap_port_set_admin(struct netmap_port *port, const struct net *net)
 {
 	port->admin_ns = get_user_ns(net->user_ns);
+	if (port->mem)
+		nm_mem_set_admin(port->mem, net->user_ns);
 }
 EXPORT_SYMBOL_GPL(netmap_port_set_admin);
 

@@ -433,7 +433,8 @@ bool vale_is_port(const struct netmap_port *port)
  * netmap_lock held.
  *
  * Return: the port (one reference) or an ERR_PTR(): -EINVAL when no
- * region has id @mem_id.
+ * region has id @mem_id, -EPERM when netdevs use it and the caller may not
+ * administer them (perm.c).
  */
 struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 				u32 rx_rings, u32 tx_slots, u32 rx_slots)
@@ -448,6 +449,11 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 		mem = netmap_mem_find(mem_id);
 		if (!mem)
 			return ERR_PTR(-EINVAL);
+		err = netmap_mem_admin(mem);
+		if (err) {
+			netmap_mem_put(mem);
+			return ERR_PTR(err);
+		}
 	} else {
 		mem = netmap_mem_new_port();
 		if (IS_ERR(mem))

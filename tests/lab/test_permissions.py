@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nm import Port, abi, counters
+from nm import Port, abi, counters, port_info
 from nm.asuser import run_as
 from nm.netdev import veth_pair
 from nm.vale import attach, delif, detach, netdev_exists, newif, where
@@ -118,6 +118,11 @@ PRIVILEGED = [
     ["legacy_info", "{a}"],
     ["pinfo", "{a}"],
     ["pools", "{a}"],
+    # regions netdevs use, by id: the global one of every NIC, a persistent port's own
+    ["null_in", "{pipe}g", "1"],
+    ["reg_in", "{sw}:g", "1"],
+    ["null_in", "{pipe}p", "{vpmem}"],
+    ["reg_in", "{sw}:p", "{vpmem}"],
 ]
 # What needs only the device.
 UNPRIVILEGED = [["pipe_traffic", "{pipe}"], ["vale_traffic", "{sw}"], ["null", "{pipe}x"]]
@@ -137,6 +142,8 @@ def test_without_net_admin_requests_on_netdevs_are_eperm(veth):
     assert attach(f"{names['held']}:{b}") == (0, 0)
     assert newif(names["vp"]) == 0
     assert attach(f"{names['held']}:{names['vp']}")[0] == 0
+    names["vpmem"] = str(port_info(names["vp"]).nr_mem_id)
+    assert names["vpmem"] not in ("0", "1")
     try:
         with Port.open(a) as mine, device_given():
             got = run_as(_fill(PRIVILEGED + UNPRIVILEGED, **names), groups=[GROUP])
@@ -189,6 +196,8 @@ def test_with_net_admin_requests_on_netdevs_work(veth):
         ["pipe_traffic", pipe],
         ["vale_traffic", sw],
         ["null", pipe],
+        ["null_in", f"{pipe}g", 1],
+        ["reg_in", f"{sw}:g", 1],
     ]
     with device_given():
         got = run_as(steps, groups=[GROUP], net_admin=True)

@@ -167,6 +167,16 @@ def _null(parent: str) -> None:
         Port.open(f"{parent}n", abi.NR_REG_NULL, mem_id=p.reg.nr_mem_id, map=False).close()
 
 
+def _null_in(name: str, mem_id: int | str) -> None:
+    """A null port in region mem_id, mapped: its buffers readable."""
+    Port.open(name, abi.NR_REG_NULL, mem_id=int(mem_id)).close()
+
+
+def _reg_in(name: str, mem_id: int | str) -> None:
+    """A VALE port put in region mem_id, mapped."""
+    Port.open(name, mem_id=int(mem_id)).close()
+
+
 STEPS: dict[str, Callable[..., Any]] = {
     "open": _open,
     "reg": _reg,
@@ -188,6 +198,8 @@ STEPS: dict[str, Callable[..., Any]] = {
     "pipe_traffic": _pipe_traffic,
     "vale_traffic": _vale_traffic,
     "null": _null,
+    "null_in": _null_in,
+    "reg_in": _reg_in,
 }
 
 
