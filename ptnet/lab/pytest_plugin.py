@@ -268,6 +268,7 @@ def _read_durations(config: pytest.Config) -> dict[str, float]:
     return data
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k: a deselected test never runs in a VM
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if IN_LAB:
         return

@@ -219,7 +219,10 @@ def test_pipe(pname):
 
 
 def test_null_port():
-    with Port.open("nullhr", abi.NR_REG_NULL, mem_id=1, host_tx_rings=3) as p:
+    # a null port has the rings it is asked for (0 by default), so ask for one each way
+    with Port.open(
+        "nullhr", abi.NR_REG_NULL, mem_id=1, tx_rings=1, rx_rings=1, host_tx_rings=3
+    ) as p:
         _no_host_rings(p)
 
 

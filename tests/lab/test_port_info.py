@@ -57,7 +57,7 @@ def test_fields_at_their_offsets_on_a_tap(tap):
     info = port_info(tap)
     with Port.open(tap) as p:
         reg = p.reg
-    assert info.nr_memsize == reg.nr_memsize == pools_info("", 1).nr_memsize
+    assert info.nr_memsize == reg.nr_memsize == pools_info(tap).nr_memsize
     assert info.nr_mem_id == 1
     slots = counters.read("generic_ringsize")
     assert (info.nr_tx_slots, info.nr_rx_slots) == (slots, slots)
@@ -107,8 +107,9 @@ def test_memory_id_hint_is_checked_like_register(tap):
 # --------------------------------------------------------------------------------------------
 
 
-def test_empty_name_reports_the_global_region_for_id_0_and_1():
-    glob = pools_info("", 1)
+def test_empty_name_reports_the_global_region_for_id_0_and_1(tap):
+    glob = pools_info(tap)  # a NIC: its region is the global one
+    assert glob.nr_mem_id == 1
     given = {
         "nr_tx_slots": 11,
         "nr_rx_slots": 12,
@@ -134,7 +135,7 @@ def test_empty_name_reports_a_private_region():
         assert mid >= 2
         info = port_info("", mem_id=mid)
         assert (info.nr_memsize, info.nr_mem_id) == (p.reg.nr_memsize, mid)
-        assert info.nr_memsize == pools_info("", mid).nr_memsize
+        assert info.nr_memsize == pools_info("valepi2:a").nr_memsize
     assert errno_of(port_info, "", mem_id=mid) == errno.EINVAL, "the region went with its port"
 
 
@@ -191,10 +192,10 @@ def test_legacy_niocginfo_on_a_tap(tap):
     assert (req.nr_offset, req.nr_arg1, req.nr_arg3) == (0x1234, 9, 8), "untouched"
 
 
-def test_legacy_niocginfo_with_an_empty_name_reports_a_region():
+def test_legacy_niocginfo_with_an_empty_name_reports_a_region(tap):
     err, req = _niocginfo("", nr_arg2=0, nr_tx_rings=6)
     assert err == 0
-    assert (req.nr_memsize, req.nr_arg2) == (pools_info("", 1).nr_memsize, 1)
+    assert (req.nr_memsize, req.nr_arg2) == (pools_info(tap).nr_memsize, 1)
     assert req.nr_tx_rings == 6
     assert _niocginfo("", nr_arg2=4321)[0] == errno.EINVAL
 

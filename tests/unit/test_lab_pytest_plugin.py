@@ -39,6 +39,10 @@ SAMPLE = textwrap.dedent(
     def test_parametrized(n):
         assert n in (1, 2)
 
+    @pytest.mark.lab(modules=[])
+    def test_deselected_never_runs():
+        open("deselected-ran", "w").close()
+
     def test_on_the_host():
         assert "PTNET_IN_LAB" not in os.environ
     """
@@ -49,7 +53,7 @@ def test_outcomes_are_replayed_per_test(tmp_path):
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"]
-        + ["--durations=0", "--durations-min=0", str(tmp_path)],
+        + ["--durations=0", "--durations-min=0", "-k", "not deselected", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -65,7 +69,8 @@ def test_outcomes_are_replayed_per_test(tmp_path):
     assert "FAILED test_sample.py::test_fails_in_the_guest" in out
     assert "guest-side failure text" in out
     assert "SKIPPED" in out and "guest-side skip reason" in out
-    assert "1 failed, 5 passed, 1 skipped" in out
+    assert "1 failed, 5 passed, 1 skipped, 1 deselected" in out
+    assert not (tmp_path / "deselected-ran").exists(), "a deselected test ran in the VM"
     # Durations are the guest's: the first test of the group does not carry the VM's boot.
     took = {
         m[1]: float(m[0])
