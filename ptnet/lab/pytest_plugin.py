@@ -1,17 +1,20 @@
 """pytest integration: tests marked `lab` run inside the lab VM against the real kernel modules.
 
-On the host, every lab-marked test is grouped by the modules it needs; each group runs in one VM
-(one boot, one pytest inside), and each test's outcome is then replayed on the host, so the host
-report lists every guest test with its own result, failure text and duration (what the test
-took in the guest, fixtures included, so --durations profiles the guest tests, not the
-boots). Inside the guest
+On the host, every selected lab-marked test is grouped by the modules and CPUs it needs; a group's
+files are split across one VM per host CPU (balanced by the guest seconds per file in
+--lab-durations), and all VMs run at once as CPUs come free (one boot, one pytest inside each).
+Tests marked `netmap_last` (the unload and kernel-log checks) end every VM of their group. Each
+test's outcome is then replayed on the host, so the host report lists every guest test with its
+own result, failure text and duration (what the test took in the guest, fixtures included, so
+--durations profiles the guest tests, not the boots). Inside the guest
 (PTNET_IN_LAB=1) the tests simply run, and this plugin records their outcomes.
 
     @pytest.mark.lab                      # loads netmap.ko
     @pytest.mark.lab(modules=[])          # plain guest kernel
     @pytest.mark.lab(smp=2)               # needs two CPUs
 
-Options: --lab-kernel VER (default: the default series), --lab-timeout SECONDS.
+Options: --lab-kernel VER (default: the default series), --lab-timeout SECONDS (per VM),
+--lab-durations FILE, --lab-save-durations (write this run's seconds per file into it).
 """
 
 import json
@@ -112,13 +115,20 @@ class _Run:
 
 
 def _shards(
-    key: tuple[tuple[str, ...], int], items: list[pytest.Item], n: int, seconds: dict[str, float]
+    key: tuple[tuple[str, ...], int],
+    items: list[pytest.Item],
+    n: int,
+    seconds: dict[str, float],
+    everywhere: Callable[[pytest.Item], bool],
 ) -> list[_Run]:
     """Split a group into at most n runs of whole files, longest first onto the least loaded run
-    (files keep their module fixtures and their order; netmap_last tests stay last in theirs)."""
+    (files keep their module fixtures and their order). Tests for which everywhere() is true
+    (the netmap_last checks: unload, kernel log) run at the end of every run."""
     files: dict[str, list[pytest.Item]] = {}
+    last = [item for item in items if everywhere(item)]
     for item in items:
-        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+        if not everywhere(item):
+            files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
     known = [seconds[f] / len(its) for f, its in files.items() if f in seconds]
     per_test = sum(known) / len(known) if known else 1.0
     weights = {f: seconds.get(f, per_test * len(its)) for f, its in files.items()}
@@ -130,6 +140,7 @@ def _shards(
     order = {item.nodeid: i for i, item in enumerate(items)}
     for run in runs:
         run.items.sort(key=lambda item: order[item.nodeid])
+        run.items += last
     return runs
 
 
@@ -169,18 +180,22 @@ class _LabGroups:
         self.runs = [
             run
             for key, its in groups.items()
-            for run in _shards(key, its, max(1, self.cpus // key[1]), seconds)
+            for run in _shards(key, its, max(1, self.cpus // key[1]), seconds, _everywhere)
         ]
-        self.run_of = {item.nodeid: run for run in self.runs for item in run.items}
+        self.runs_of: dict[str, list[_Run]] = {}
+        for run in self.runs:
+            for item in run.items:
+                self.runs_of.setdefault(item.nodeid, []).append(run)
         self.results: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
         self.started = False
 
     def outcome(self, item: pytest.Item) -> dict[str, Any]:
         if not self.started:
             self.started = True
             self._start()
-        run = self.run_of[item.nodeid]
-        run.done.wait()
+        for run in self.runs_of[item.nodeid]:
+            run.done.wait()
         return self.results[item.nodeid]
 
     def _start(self) -> None:
@@ -208,7 +223,7 @@ class _LabGroups:
             self._run_vm(k, run)
         except Exception as e:  # noqa: BLE001 - every test of the run reports it
             for item in run.items:
-                self.results[item.nodeid] = {"outcome": "failed", "longrepr": f"lab run: {e}"}
+                self._record(item.nodeid, {"outcome": "failed", "longrepr": f"lab run: {e}"})
         finally:
             slots.give(held)
             run.done.set()
@@ -238,13 +253,21 @@ class _LabGroups:
             guest_output = log.read_text(errors="replace")
             recorded = json.loads(report.read_text()) if report.is_file() else {}
         for item in run.items:
-            self.results[item.nodeid] = recorded.get(item.nodeid) or {
-                "outcome": "failed",
-                "longrepr": (
-                    f"no result from the lab guest (exit code {result.exit_code}, "
-                    f"console {result.console_log}); guest output:\n{guest_output[-4000:]}"
-                ),
-            }
+            self._record(
+                item.nodeid,
+                recorded.get(item.nodeid)
+                or {
+                    "outcome": "failed",
+                    "longrepr": (
+                        f"no result from the lab guest (exit code {result.exit_code}, "
+                        f"console {result.console_log}); guest output:\n{guest_output[-4000:]}"
+                    ),
+                },
+            )
+
+    def _record(self, nodeid: str, got: dict[str, Any]) -> None:
+        with self.lock:
+            self.results[nodeid] = _merged(self.results.get(nodeid), got)
 
     def file_seconds(self) -> dict[str, float]:
         """Guest seconds per test file, as measured in this session."""
@@ -253,6 +276,19 @@ class _LabGroups:
             f = nodeid.split("::", 1)[0]
             out[f] = out.get(f, 0.0) + float(got.get("duration", 0.0))
         return out
+
+
+def _merged(had: dict[str, Any] | None, got: dict[str, Any]) -> dict[str, Any]:
+    """The outcome of a test that ran in several VMs: failed if it failed in any of them."""
+    if had is None or got["outcome"] == "failed" and had["outcome"] != "failed":
+        return got
+    if got["outcome"] == "failed":
+        return {**had, "longrepr": had["longrepr"] + "\n[in another VM]\n" + got["longrepr"]}
+    return had
+
+
+def _everywhere(item: pytest.Item) -> bool:
+    return item.get_closest_marker("netmap_last") is not None
 
 
 def _durations_path(config: pytest.Config) -> Path | None:

@@ -7,6 +7,7 @@ read-write. Three virtio-serial ports carry the command's
 stdout, its stderr and a control channel (start time, exit code) back to us through pipes.
 """
 
+import errno
 import os
 import shlex
 import shutil
@@ -154,6 +155,30 @@ def _check(spec: LabSpec) -> None:
         raise UsageError("--timeout must be positive")
 
 
+def _spawn(argv: list[str], pass_fds: list[int]) -> subprocess.Popen[bytes]:
+    """Start QEMU in its own session. An exec that fails with EFAULT is tried again: seen once
+    in about a thousand lab boots here, with several lab VMs starting from threads at once."""
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=pass_fds,
+            start_new_session=True,
+        )
+
+    for _ in range(2):
+        try:
+            return start()
+        except OSError as e:
+            if e.errno != errno.EFAULT:
+                raise
+            time.sleep(0.1)
+    return start()
+
+
 def _new_run_dir() -> Path:
     base = paths.lab_runs_dir()
     base.mkdir(parents=True, exist_ok=True)
@@ -207,14 +232,10 @@ def run(
     err_sink = None if quiet else output or sys.stderr.buffer
     sinks = {"ctl": (None, ctl), "out": (out_sink, None), "err": (err_sink, None)}
     start = time.monotonic()
-    proc = subprocess.Popen(
+    proc = _spawn(
         # QEMU dies with the thread that started it, even when we are killed outright.
         [host.require("setpriv", "util-linux"), "--pdeathsig", "KILL", "--", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
         pass_fds=[w for _, w in pipes.values()],
-        start_new_session=True,
     )
     for _, w in pipes.values():
         os.close(w)

@@ -1,9 +1,8 @@
 """Lab tests: every test here runs inside the lab VM (netmap.ko loaded) unless it says otherwise.
 
 - Each test without its own `lab` marker gets `pytest.mark.lab` (the plugin's default: netmap).
-- Tests marked `netmap_last` run after all others of the session (module unload, dmesg).
-- The tests of CORE_FILES get `pytest.mark.core`: the core set that `make test` runs on the
-  7.x kernel (pytest -m "core and not nested" tests/lab --lab-kernel trixie-backports).
+- Tests marked `netmap_last` run after all others of the session (module unload, dmesg); the
+  plugin puts them at the end of every VM of their group.
 - An autouse fixture checks that the module's leak counters are back to their idle values
   after each test, once the test's descriptors are closed.
 """
@@ -23,25 +22,9 @@ from ptnet.errors import UsageError
 
 TEST_TIMEOUT = 120.0  # seconds per test; a hung syscall must not eat the whole lab run
 
-# The module's core paths: the ABI, registration, pipes, VALE, the generic adapter, the kloop and
-# a clean unload.
-CORE_FILES = frozenset(
-    {
-        "test_abi.py",
-        "test_register.py",
-        "test_pipes.py",
-        "test_vale.py",
-        "test_generic.py",
-        "test_unload.py",
-        "test_kloop.py",
-    }
-)
-
-
 def pytest_configure(config):
     config.addinivalue_line("markers", "netmap_last: run after every other lab test")
     config.addinivalue_line("markers", "timeout(seconds): this test's time limit in the lab")
-    config.addinivalue_line("markers", "core: the core lab set (CORE_FILES), also run on 7.x")
 
 
 class LabTimeout(Exception):
@@ -70,8 +53,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(here) and item.get_closest_marker("lab") is None:
             item.add_marker(pytest.mark.lab)
-        if str(item.path).startswith(here) and item.path.name in CORE_FILES:
-            item.add_marker(pytest.mark.core)
     last = [i for i in items if i.get_closest_marker("netmap_last")]
     if last:
         items[:] = [i for i in items if not i.get_closest_marker("netmap_last")] + last

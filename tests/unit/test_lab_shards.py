@@ -2,9 +2,10 @@
 
 from types import SimpleNamespace
 
-from ptnet.lab.pytest_plugin import _shards
+from ptnet.lab.pytest_plugin import _merged, _shards
 
 KEY = (("netmap",), 1)
+NEVER = lambda item: False  # noqa: E731
 
 
 def items(spec: dict[str, int]) -> list[SimpleNamespace]:
@@ -18,7 +19,7 @@ def files_of(run) -> list[str]:
 def test_files_stay_whole_and_the_load_is_balanced_by_seconds():
     its = items({"a.py": 3, "b.py": 1, "c.py": 1, "d.py": 2})
     seconds = {"a.py": 100.0, "b.py": 60.0, "c.py": 50.0, "d.py": 10.0}
-    runs = _shards(KEY, its, 2, seconds)
+    runs = _shards(KEY, its, 2, seconds, NEVER)
     assert [files_of(r) for r in runs] == [["a.py", "d.py"], ["b.py", "c.py"]]
     assert [r.weight for r in runs] == [110.0, 110.0]
     assert sum(len(r.items) for r in runs) == len(its)
@@ -26,15 +27,37 @@ def test_files_stay_whole_and_the_load_is_balanced_by_seconds():
 
 def test_each_run_keeps_the_collection_order():
     its = items({"z.py": 2, "a.py": 1, "m.py": 1})
-    (run,) = _shards(KEY, its, 1, {})
+    (run,) = _shards(KEY, its, 1, {}, NEVER)
     assert [i.nodeid for i in run.items] == [i.nodeid for i in its]
 
 
 def test_unknown_files_weigh_what_known_tests_take_on_average():
     its = items({"known.py": 2, "new.py": 4})
-    runs = _shards(KEY, its, 2, {"known.py": 10.0})
+    runs = _shards(KEY, its, 2, {"known.py": 10.0}, NEVER)
     assert sorted(r.weight for r in runs) == [10.0, 20.0]
 
 
 def test_never_more_runs_than_files():
-    assert len(_shards(KEY, items({"a.py": 5}), 4, {})) == 1
+    assert len(_shards(KEY, items({"a.py": 5}), 4, {}, NEVER)) == 1
+
+
+def test_the_tests_for_every_run_end_each_run():
+    its = items({"a.py": 2, "b.py": 2, "unload.py": 1})
+    runs = _shards(KEY, its, 2, {}, lambda item: item.nodeid.startswith("unload.py"))
+    assert len(runs) == 2
+    for run in runs:
+        assert run.items[-1].nodeid == "unload.py::t0"
+        assert len(run.items) == 3
+
+
+def test_a_test_run_in_several_vms_fails_if_it_failed_in_any():
+    ok = {"outcome": "passed", "longrepr": ""}
+    bad = {"outcome": "failed", "longrepr": "leaked"}
+    worse = {"outcome": "failed", "longrepr": "oops"}
+    assert _merged(None, ok) == ok
+    assert _merged(ok, bad) == bad
+    assert _merged(bad, ok) == bad
+    both = _merged(bad, worse)
+    assert (
+        both["outcome"] == "failed" and "leaked" in both["longrepr"] and "oops" in both["longrepr"]
+    )
