@@ -22,6 +22,7 @@ from ptnet.errors import UsageError
 
 TEST_TIMEOUT = 120.0  # seconds per test; a hung syscall must not eat the whole lab run
 
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "netmap_last: run after every other lab test")
     config.addinivalue_line("markers", "timeout(seconds): this test's time limit in the lab")
