@@ -217,6 +217,7 @@ void netmap_kring_user_reset(struct netmap_kring *kring)
 	spin_lock(&kring->lock);
 	nm_ring_reinit(kring);
 	spin_unlock(&kring->lock);
+	netmap_offsets_reset(kring);
 }
 
 /*
@@ -241,8 +242,9 @@ static bool nm_slots_ok(struct netmap_kring *kring, u32 head)
 					    kring->ring_id, i, idx);
 			return false;
 		}
-		if (tx && unlikely(READ_ONCE(slot[i].len) > kring->buf_size)) {
-			pr_info_ratelimited("%s: tx ring %u: slot %u: bad length\n",
+		if (tx && unlikely(!nm_slot_fits(kring, READ_ONCE(slot[i].ptr),
+						 READ_ONCE(slot[i].len)))) {
+			pr_info_ratelimited("%s: tx ring %u: slot %u: bad offset or length\n",
 					    kring->port->name, kring->ring_id,
 					    i);
 			return false;
