@@ -265,7 +265,8 @@ static int nm_gen_rx_fill(struct netmap_kring *kring, u32 i,
 
 	for (k = 0; k < need; k++, i = nm_next(i, kring->num_slots)) {
 		u32 idx = READ_ONCE(slot[i].buf_idx);
-		u32 at = nm_slot_offset(kring, &slot[i]);
+		u32 at = min(nm_slot_offset(kring, &slot[i]),
+			     kring->buf_size - cap);
 		u32 len = min(skb->len - off, cap);
 
 		if (idx >= NM_RESERVED_BUFS && idx < kring->nbufs &&

@@ -24,10 +24,12 @@
  * Offsets (offsets.c): a frame is read at its source slot's offset and
  * written at its destination slot's, each read once and clamped to the
  * ring's maximum. A source slot whose length passes the end of its buffer
- * behind its offset is dropped; a destination slot takes at most the
- * bytes behind the ring's maximum offset when a frame spans slots. GSO
- * segments are built at offset 0, so a GSO frame to a ring whose maximum
- * offset is not 0 is dropped.
+ * behind its offset is dropped. A frame that fits behind its destination
+ * slot's offset is copied there whole; otherwise (or when its header is
+ * converted) each destination slot takes at most the bytes behind the
+ * ring's maximum offset, and a frame whose new header does not fit there
+ * is dropped. GSO segments are built at offset 0, so a GSO frame to a
+ * ring whose maximum offset is not 0 is dropped.
  *
  * virtio-net headers: every member has a header length (0, 10 or 12) its
  * frames start with. Between members with different lengths the header
@@ -328,7 +330,7 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 	struct netmap_slot *ds = nm_ring_slots(dk->ring);
 	struct netmap_mem *dmem = dk->port->mem;
 	u32 n = f->kring->num_slots, dn = dk->num_slots;
-	u32 dcap = nm_buf_room(dk, READ_ONCE(dk->offset_max));
+	u32 dmax = READ_ONCE(dk->offset_max), dcap = nm_buf_room(dk, dmax);
 	struct vale_frag src[NM_MAX_FRAGS], dst[NM_MAX_FRAGS];
 	struct vale_hdr_plan hp;
 	u32 k, s, w, pos, need = 0;
@@ -356,17 +358,17 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 	if (!vale_hdr_plan(f, &src[0], f->hdr_len, dh, &hp))
 		return 0;
 	if (hp.gso) {
-		if (READ_ONCE(dk->offset_max))
+		if (dmax)
 			return 0;	/* segments are built at offset 0 */
 		ret = vale_gso_segment(f->mem, src, p->nfrags, f->hdr_len,
 				       &hp.vh, dk, j, room);
 		return ret > 0 ? ret : 0;
 	}
-	if (need > room || need > NM_MAX_FRAGS)
+	if (need > room || need > NM_MAX_FRAGS || hp.len > dcap)
 		return 0;
 	for (k = 0, s = j; k < need; k++, s = nm_next(s, dn)) {
 		dst[k].idx = READ_ONCE(ds[s].buf_idx);
-		dst[k].off = nm_slot_offset(dk, &ds[s]);
+		dst[k].off = min(nm_slot_offset(dk, &ds[s]), dmax);
 		if (!vale_buf_ok(dk, dst[k].idx))
 			return 0;
 	}

@@ -378,3 +378,66 @@ def test_copy_monitor_reads_from_the_offset_and_writes_at_its_own(sw):
         assert take_at(b, len(frames)) == frames
         assert take_at(plain, len(frames)) == frames
         assert take_at(mon, len(frames), clamp=128) == frames
+
+
+def test_vale_no_room_behind_the_maximum_drops_and_never_overflows(sw):
+    """A destination slot with no room behind its offset takes no frame; a header conversion
+    into slots with less room than the header is dropped too. Neither writes past a buffer."""
+    from nm.vale import hdr_set
+
+    f = frame(BCAST, mac(9), 0, 60)
+    with (
+        Port.open(f"{sw}:a") as a,
+        Port.open(f"{sw}:b", options=[offsets(BUF, BUF)]) as b,
+        Port.open(f"{sw}:c", options=[offsets(BUF - 4, BUF - 4)]) as c,
+    ):
+        assert hdr_set(f"{sw}:c", 10) == 0
+        a.tx.put([[f]])
+        a.txsync()
+        assert take_at(b, 1, tries=2) == []
+        assert take_at(c, 1, tries=2) == []
+        set_rx_offsets(b.rx, [0])  # room again: the frame fits behind offset 0
+        set_rx_offsets(c.rx, [0])  # a conversion still plans for the maximum: dropped
+        a.tx.put([[f]])
+        a.txsync()
+        assert take_at(b, 1) == [f]
+        assert take_at(c, 1, tries=2) == []
+
+
+def put_chain_at(p: Port, frags: list[bytes], offs: list[int]) -> None:
+    """One packet as an NS_MOREFRAG chain, each fragment at its offset, then txsync."""
+    r = p.tx
+    cur = r.cur
+    for k, (f, o) in enumerate(zip(frags, offs, strict=True)):
+        s = r.slot(cur)
+        base = r.buf_offset(s.buf_idx) + o
+        r.mv[base : base + len(f)] = f
+        s.ptr, s.len = o, len(f)
+        s.flags = abi.NS_MOREFRAG if k + 1 < len(frags) else 0
+        cur = r.next(cur)
+    r.head = r.cur = cur
+    p.txsync()
+
+
+def test_vale_gso_from_offsets_and_not_into_them(sw):
+    """A TSO frame sent at offsets is segmented from there; segments (built at offset 0) go
+    only to rings whose maximum offset is 0."""
+    from nm.vale import hdr_set, recv_frags
+    from test_vale_gso import check_tso, tcp_frame, tso_hdr
+
+    f = tcp_frame(False, payload(11, 4000))
+    pkt = tso_hdr(f, 1000) + f
+    room = BUF - 256
+    frags = [pkt[i : i + room] for i in range(0, len(pkt), room)]
+    with (
+        Port.open(f"{sw}:s", options=[offsets(256)]) as s,
+        Port.open(f"{sw}:plain") as plain,
+        Port.open(f"{sw}:zero", options=[offsets(0, 0, 8)]) as zero,
+        Port.open(f"{sw}:far", options=[offsets(64)]) as far,
+    ):
+        assert hdr_set(f"{sw}:s", 10) == 0
+        put_chain_at(s, frags, [256, 3, 100][: len(frags)])
+        segs = [b"".join(x) for x in recv_frags(plain)]
+        check_tso(f, segs, 1000)
+        assert take_at(zero, len(segs)) == segs
+        assert take_at(far, 1, tries=2) == []
