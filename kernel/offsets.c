@@ -40,7 +40,10 @@
 
 #include "netmap_kern.h"
 
-/* The ring is getting its first binding: no offsets until told. */
+/*
+ * The ring was just created or is getting its first binding (ring.c,
+ * bind.c): no offsets until told.
+ */
 void netmap_offsets_reset(struct netmap_kring *kring)
 {
 	WRITE_ONCE(kring->offset_mask, 0);

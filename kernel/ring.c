@@ -107,6 +107,7 @@ static int nm_ring_create_locked(struct netmap_mem *mem,
 	kring->nbufs = mem->pools[NM_POOL_BUF].objtotal;
 	kring->buf_size = mem->pools[NM_POOL_BUF].objsize;
 	nm_kring_reset_state(kring);
+	netmap_offsets_reset(kring);
 
 	ring->buf_ofs = mem->pools[NM_POOL_BUF].offset -
 			netmap_obj_offset(mem, NM_POOL_RING, idx);
@@ -217,7 +218,6 @@ void netmap_kring_user_reset(struct netmap_kring *kring)
 	spin_lock(&kring->lock);
 	nm_ring_reinit(kring);
 	spin_unlock(&kring->lock);
-	netmap_offsets_reset(kring);
 }
 
 /*

@@ -441,3 +441,20 @@ def test_vale_gso_from_offsets_and_not_into_them(sw):
         check_tso(f, segs, 1000)
         assert take_at(zero, len(segs)) == segs
         assert take_at(far, 1, tries=2) == []
+
+
+def test_offsets_with_a_csb_and_after_it(pname):
+    """OFFSETS and CSB in one REGISTER both act; taking the rings off the CSB again (which
+    resets their shared pointers) keeps the offsets."""
+    from nm import Request, ctrl
+    from nm.kloop import Csb
+
+    with Csb(2) as csb:
+        opt = offsets(100, 7)
+        with Port.open(f"{pname}{{1", flags=abi.NR_EXCLUSIVE, options=[opt, csb.option()]) as p:
+            assert opt.status == 0
+            off = Option(abi.NETMAP_REQ_OPT_CSB, bytes(16))
+            ctrl(p.fd, Request(abi.NETMAP_REQ_CSB_ENABLE, p.name, None, [off]))
+            assert off.status == 0
+            for r in rings(p):
+                assert r.hdr.offset_mask == ALL and r.slot(1).ptr == 7
