@@ -306,8 +306,10 @@ static int nm_bind(struct netmap_priv *priv, struct netmap_port *port,
 						 reg->nr_extra_bufs);
 	for_each_bound_kring(priv, port, t, i) {
 		kring = &port->krings[t][i];
-		if (!kring->users++)
+		if (!kring->users++) {
 			netmap_kring_user_reset(kring);
+			netmap_offsets_reset(kring);
+		}
 		if (excl)
 			kring->exclusive = true;
 	}

@@ -190,8 +190,8 @@ int netmap_req_hdr_get(const char *name, u32 *len)
 
 /*
  * REGISTER acts on the EXTMEM option (user memory becomes the region of
- * the ports it creates, extmem.c) and on the CSB option; OFFSETS is not
- * supported: it stays EOPNOTSUPP, which fails the request. A CSB error
+ * the ports it creates, extmem.c), on the OFFSETS option (offsets of the
+ * bound rings, offsets.c) and on the CSB option. An OFFSETS or CSB error
  * undoes the binding here: a failed request gets no nm_ctrl_type.finish
  * call.
  */
@@ -213,6 +213,14 @@ static int nm_ctrl_register(struct netmap_priv *priv,
 		netmap_mem_put(ext);
 	if (err)
 		return err;
+	opt = nm_opts_take(&req->opts, NETMAP_REQ_OPT_OFFSETS);
+	if (opt) {
+		err = netmap_offsets_register(priv, opt);
+		if (err) {
+			netmap_register_finish(priv, err);
+			return err;
+		}
+	}
 	csb = nm_opts_take(&req->opts, NETMAP_REQ_OPT_CSB);
 	if (csb) {
 		err = netmap_csb_register(priv, csb);

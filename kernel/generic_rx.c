@@ -224,14 +224,14 @@ rx_handler_result_t nm_gen_rx_handler(struct sk_buff **pskb)
  * Copy @len bytes of @skb from @off into buffer @idx. Returns 0 or
  * -ENOMEM.
  */
-static int nm_gen_skb_to_buf(struct netmap_mem *mem, u32 idx,
+static int nm_gen_skb_to_buf(struct netmap_mem *mem, u32 idx, u32 at,
 			     const struct sk_buff *skb, u32 off, u32 len)
 {
 	u32 done = 0;
 
 	while (done < len) {
 		u32 n = len - done;
-		void *dst = netmap_buf_chunk(mem, idx, done, &n);
+		void *dst = netmap_buf_chunk(mem, idx, at + done, &n);
 
 		if (!dst || skb_copy_bits(skb, off + done, dst, n))
 			return -ENOMEM;
@@ -241,12 +241,23 @@ static int nm_gen_skb_to_buf(struct netmap_mem *mem, u32 idx,
 }
 
 /*
+ * Frame bytes each rx slot takes: what fits behind the largest offset the
+ * ring allows (a slot's own offset is clamped to it); 0 when the maximum
+ * is the buffer size, and no frame can be received.
+ */
+static u32 nm_gen_rx_cap(const struct netmap_kring *kring)
+{
+	return nm_buf_room(kring, READ_ONCE(kring->offset_max));
+}
+
+/*
  * Copy one frame into the slots from @i on (as many as it needs, which
- * the caller checked are free). A slot whose buffer index userspace made
- * invalid keeps it and gets no bytes. Returns 0 or -ENOMEM.
+ * the caller checked are free), at most @cap bytes each, at each slot's
+ * offset. A slot whose buffer index userspace made invalid keeps it and
+ * gets no bytes. Returns 0 or -ENOMEM.
  */
 static int nm_gen_rx_fill(struct netmap_kring *kring, u32 i,
-			  const struct sk_buff *skb, u32 need)
+			  const struct sk_buff *skb, u32 need, u32 cap)
 {
 	struct netmap_slot *slot = nm_ring_slots(kring->ring);
 	struct netmap_mem *mem = kring->port->mem;
@@ -254,10 +265,12 @@ static int nm_gen_rx_fill(struct netmap_kring *kring, u32 i,
 
 	for (k = 0; k < need; k++, i = nm_next(i, kring->num_slots)) {
 		u32 idx = READ_ONCE(slot[i].buf_idx);
-		u32 len = min(skb->len - off, kring->buf_size);
+		u32 at = min(nm_slot_offset(kring, &slot[i]),
+			     kring->buf_size - cap);
+		u32 len = min(skb->len - off, cap);
 
 		if (idx >= NM_RESERVED_BUFS && idx < kring->nbufs &&
-		    nm_gen_skb_to_buf(mem, idx, skb, off, len))
+		    nm_gen_skb_to_buf(mem, idx, at, skb, off, len))
 			return -ENOMEM;
 		WRITE_ONCE(slot[i].len, len);
 		WRITE_ONCE(slot[i].flags, k + 1 < need ? NS_MOREFRAG : 0);
@@ -293,11 +306,11 @@ int nm_gen_rxsync(struct netmap_kring *kring)
 	room = nm_dist(tail, nm_back(kring->nr_hwcur, 1, n), n);
 	while (room) {
 		struct sk_buff *skb = skb_dequeue(&rxq->q);
-		u32 need;
+		u32 cap = nm_gen_rx_cap(kring), need;
 
 		if (!skb)
 			break;
-		need = max_t(u32, DIV_ROUND_UP(skb->len, kring->buf_size), 1);
+		need = cap ? max_t(u32, DIV_ROUND_UP(skb->len, cap), 1) : n;
 		if (need > NM_MAX_FRAGS || need >= n) {
 			/* It would never fit: drop it, not the ring. */
 			atomic_inc(&rxq->drops);
@@ -308,7 +321,7 @@ int nm_gen_rxsync(struct netmap_kring *kring)
 			skb_queue_head(&rxq->q, skb);
 			break;
 		}
-		if (nm_gen_rx_fill(kring, tail, skb, need)) {
+		if (nm_gen_rx_fill(kring, tail, skb, need, cap)) {
 			skb_queue_head(&rxq->q, skb);
 			break;
 		}

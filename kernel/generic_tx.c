@@ -89,6 +89,7 @@ void nm_gen_skbs_wait(void)
 /* One fragment of a packet, read once from its slot. */
 struct nm_gen_frag {
 	u32 idx;
+	u32 off;
 	u32 len;
 };
 
@@ -96,7 +97,8 @@ struct nm_gen_frag {
  * The packet starting at slot @i, before @end: its fragments, read once
  * and checked. Returns the number of slots it spans; 0 when it does not
  * end before @end. *@len gets its length, or 0 when the packet is bad (an
- * invalid buffer, a fragment longer than a buffer, too many fragments, a
+ * invalid buffer, a fragment longer than its buffer behind its offset, too
+ * many fragments, a
  * frame too long) and must be dropped.
  */
 static u32 nm_gen_packet(struct netmap_kring *kring, u32 i, u32 end,
@@ -109,13 +111,15 @@ static u32 nm_gen_packet(struct netmap_kring *kring, u32 i, u32 end,
 	while (i != end) {
 		u32 idx = READ_ONCE(slot[i].buf_idx);
 		u32 l = READ_ONCE(slot[i].len);
+		u32 off = nm_slot_offset(kring, &slot[i]);
 		u16 flags = READ_ONCE(slot[i].flags);
 
 		if (idx < NM_RESERVED_BUFS || idx >= kring->nbufs ||
-		    l > kring->buf_size || k >= NM_MAX_FRAGS)
+		    l > nm_buf_room(kring, off) || k >= NM_MAX_FRAGS)
 			bad = true;
 		else
-			frags[k] = (struct nm_gen_frag){ .idx = idx, .len = l };
+			frags[k] = (struct nm_gen_frag){ .idx = idx, .off = off,
+							 .len = l };
 		k++;
 		total += l;
 		i = nm_next(i, n);
@@ -145,7 +149,7 @@ static struct sk_buff *nm_gen_skb_build(struct netmap_mem *mem,
 		return NULL;
 	skb_reserve(skb, headroom);
 	for (k = 0; k < nfrags; k++) {
-		if (netmap_buf_read(mem, frags[k].idx, 0,
+		if (netmap_buf_read(mem, frags[k].idx, frags[k].off,
 				    skb_put(skb, frags[k].len),
 				    frags[k].len)) {
 			kfree_skb(skb);

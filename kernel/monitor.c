@@ -159,21 +159,25 @@ static bool nm_mon_kind_zcopy(enum nm_mon_kind kind)
 /* Moving packets                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* Copy @len bytes from a buffer of @smem to one of @dmem. */
-static void nm_mon_buf_copy(struct netmap_mem *dmem, u32 didx,
-			    struct netmap_mem *smem, u32 sidx, u32 len)
+/*
+ * Copy @len bytes from offset @soff of a buffer of @smem to offset @doff
+ * of one of @dmem.
+ */
+static void nm_mon_buf_copy(struct netmap_mem *dmem, u32 didx, u32 doff,
+			    struct netmap_mem *smem, u32 sidx, u32 soff,
+			    u32 len)
 {
 	u32 off = 0;
 
 	while (off < len) {
 		u32 n = len - off, m;
-		void *s = netmap_buf_chunk(smem, sidx, off, &n);
+		void *s = netmap_buf_chunk(smem, sidx, soff + off, &n);
 		void *d;
 
 		if (!s)
 			return;
 		m = n;
-		d = netmap_buf_chunk(dmem, didx, off, &m);
+		d = netmap_buf_chunk(dmem, didx, doff + off, &m);
 		if (!d)
 			return;
 		memcpy(d, s, m);
@@ -206,19 +210,24 @@ static void nm_mon_slot(struct nm_mon_link *l, struct netmap_kring *src,
 	u32 midx = READ_ONCE(ms->buf_idx);
 	u32 len = READ_ONCE(ps->len);
 	u16 flags = (READ_ONCE(ps->flags) & NS_MOREFRAG) | l->txmon;
+	u32 soff = 0, moff = 0;
 
 	if (pidx < NM_RESERVED_BUFS || pidx >= src->nbufs ||
 	    midx < NM_RESERVED_BUFS || midx >= l->mk->nbufs)
 		len = 0;
-	len = min3(len, src->buf_size, l->mk->buf_size);
+	if (!nm_mon_kind_zcopy(l->kind)) {
+		soff = nm_slot_offset(src, ps);
+		moff = nm_slot_offset(l->mk, ms);
+	}
+	len = min3(len, nm_buf_room(src, soff), nm_buf_room(l->mk, moff));
 	if (len && nm_mon_kind_zcopy(l->kind)) {
 		WRITE_ONCE(ms->buf_idx, pidx);
 		WRITE_ONCE(ps->buf_idx, midx);
 		WRITE_ONCE(ps->flags, NS_BUF_CHANGED);
 		flags |= NS_BUF_CHANGED;
 	} else if (len) {
-		nm_mon_buf_copy(l->mk->port->mem, midx, src->port->mem, pidx,
-				len);
+		nm_mon_buf_copy(l->mk->port->mem, midx, moff, src->port->mem,
+				pidx, soff, len);
 	}
 	WRITE_ONCE(ms->len, len);
 	WRITE_ONCE(ms->flags, flags);
@@ -642,6 +651,13 @@ static const struct netmap_port_ops nm_mon_ops = {
 	.rxsync = nm_mon_rxsync,
 	.dtor = nm_mon_dtor,
 };
+
+/* Whether @port is a zero-copy monitor (it cannot take offsets). */
+bool netmap_monitor_is_zcopy(const struct netmap_port *port)
+{
+	return port->ops == &nm_mon_ops &&
+	       container_of(port, struct nm_mon_port, up)->zcopy;
+}
 
 /* A new monitor of @parent, laid out as the module doc says. */
 static struct nm_mon_port *nm_mon_new(struct netmap_port *parent,

@@ -317,6 +317,9 @@ struct netmap_mon_kring;
  * @csb: the ring's pointers travel through a CSB (csb.c): only the
  *	binding's kloop syncs it, the ioctl and poll syncs get -EBUSY
  *	(changed under @lock)
+ * @offset_mask: the bits of a slot's ptr that carry its offset; 0 when
+ *	the ring was bound without the OFFSETS option (offsets.c)
+ * @offset_max: the largest offset, at most @buf_size (offsets.c)
  */
 struct netmap_kring {
 	struct netmap_ring *ring;
@@ -345,6 +348,8 @@ struct netmap_kring {
 	unsigned int users;
 	bool exclusive;
 	bool csb;
+	u64 offset_mask;
+	u64 offset_max;
 };
 
 /*
@@ -534,6 +539,7 @@ int netmap_monitor_lookup(const char *name, const struct nmreq_register *reg,
 			  struct netmap_port **portp);
 void netmap_monitor_parent_off(struct netmap_port *port);
 void netmap_monitor_landed_slow(struct netmap_kring *kring, u32 from, u32 to);
+bool netmap_monitor_is_zcopy(const struct netmap_port *port);
 
 /*
  * Slots [@from, @to) were just filled in rx ring @kring, not yet published
@@ -622,6 +628,51 @@ void netmap_port_fill_info(struct netmap_port *port,
 int netmap_priv_sync(struct netmap_priv *priv, enum nm_txrx t);
 __poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
 			  poll_table *wait);
+
+/* ---------------------------------------------------------------------- */
+/* offsets.c: per-slot offsets (the OFFSETS option of REGISTER)            */
+/* ---------------------------------------------------------------------- */
+
+int netmap_offsets_register(struct netmap_priv *priv,
+			    struct nmreq_option *opt);
+void netmap_offsets_reset(struct netmap_kring *kring);
+
+/*
+ * The offset a slot's ptr (@ptr, or @slot's, read once) gives in its
+ * buffer: under the ring's mask, clamped to the ring's maximum (so it is
+ * never above buf_size).
+ */
+static inline u32 nm_ptr_offset(const struct netmap_kring *kring, u64 ptr)
+{
+	u64 ofs = ptr & READ_ONCE(kring->offset_mask);
+
+	return min_t(u64, ofs, READ_ONCE(kring->offset_max));
+}
+
+static inline u32 nm_slot_offset(const struct netmap_kring *kring,
+				 const struct netmap_slot *slot)
+{
+	return nm_ptr_offset(kring, READ_ONCE(slot->ptr));
+}
+
+/*
+ * Whether a tx slot with @ptr and @len (each read once by the caller) has
+ * its offset within the ring's maximum and its length behind it.
+ */
+static inline bool nm_slot_fits(const struct netmap_kring *kring, u64 ptr,
+				u32 len)
+{
+	u64 ofs = ptr & READ_ONCE(kring->offset_mask);
+
+	return ofs <= READ_ONCE(kring->offset_max) &&
+	       len <= kring->buf_size - ofs;
+}
+
+/* Bytes of a buffer of @kring from @ofs (at most buf_size) on. */
+static inline u32 nm_buf_room(const struct netmap_kring *kring, u32 ofs)
+{
+	return kring->buf_size - ofs;
+}
 
 /* ---------------------------------------------------------------------- */
 /* csb.c and kloop.c: the passthrough host side                            */

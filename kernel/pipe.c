@@ -110,7 +110,7 @@ static bool nm_pipe_slot_read(const struct netmap_kring *txk,
 	to->flags = READ_ONCE(from->flags);
 	to->ptr = READ_ONCE(from->ptr);
 	return to->buf_idx >= NM_RESERVED_BUFS && to->buf_idx < txk->nbufs &&
-	       to->len <= txk->buf_size;
+	       nm_slot_fits(txk, to->ptr, to->len);
 }
 
 static int nm_pipe_txsync(struct netmap_kring *txk)

@@ -107,6 +107,7 @@ static int nm_ring_create_locked(struct netmap_mem *mem,
 	kring->nbufs = mem->pools[NM_POOL_BUF].objtotal;
 	kring->buf_size = mem->pools[NM_POOL_BUF].objsize;
 	nm_kring_reset_state(kring);
+	netmap_offsets_reset(kring);
 
 	ring->buf_ofs = mem->pools[NM_POOL_BUF].offset -
 			netmap_obj_offset(mem, NM_POOL_RING, idx);
@@ -241,8 +242,9 @@ static bool nm_slots_ok(struct netmap_kring *kring, u32 head)
 					    kring->ring_id, i, idx);
 			return false;
 		}
-		if (tx && unlikely(READ_ONCE(slot[i].len) > kring->buf_size)) {
-			pr_info_ratelimited("%s: tx ring %u: slot %u: bad length\n",
+		if (tx && unlikely(!nm_slot_fits(kring, READ_ONCE(slot[i].ptr),
+						 READ_ONCE(slot[i].len)))) {
+			pr_info_ratelimited("%s: tx ring %u: slot %u: bad offset or length\n",
 					    kring->port->name, kring->ring_id,
 					    i);
 			return false;

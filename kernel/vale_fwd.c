@@ -21,6 +21,16 @@
  * indices and lengths are read once and checked before use, whatever the
  * sync prologue already checked. A bad packet is dropped.
  *
+ * Offsets (offsets.c): a frame is read at its source slot's offset and
+ * written at its destination slot's, each read once and clamped to the
+ * ring's maximum. A source slot whose length passes the end of its buffer
+ * behind its offset is dropped. A frame that fits behind its destination
+ * slot's offset is copied there whole; otherwise (or when its header is
+ * converted) each destination slot takes at most the bytes behind the
+ * ring's maximum offset, and a frame whose new header does not fit there
+ * is dropped. GSO segments are built at offset 0, so a GSO frame to a
+ * ring whose maximum offset is not 0 is dropped.
+ *
  * virtio-net headers: every member has a header length (0, 10 or 12) its
  * frames start with. Between members with different lengths the header
  * is converted: added (zeroed), removed, or its 12-byte form (the 10-byte
@@ -156,6 +166,7 @@ static void vale_classify(struct vale_fwd *f, u32 slot, u32 nfrags)
 	struct netmap_slot *s = &f->slot[slot];
 	u32 idx = READ_ONCE(s->buf_idx);
 	u32 len = READ_ONCE(s->len);
+	u32 soff = nm_slot_offset(f->kring, s);
 	u16 flags = READ_ONCE(s->flags);
 	u32 min = f->hdr_len + ETH_HLEN, clen = len;
 	struct vale_pkt *p;
@@ -164,10 +175,10 @@ static void vale_classify(struct vale_fwd *f, u32 slot, u32 nfrags)
 	u16 dst;
 	int d;
 
-	if (unlikely(!vale_buf_ok(f->kring, idx) || len > f->kring->buf_size ||
-		     len < min))
+	if (unlikely(!vale_buf_ok(f->kring, idx) ||
+		     len > nm_buf_room(f->kring, soff) || len < min))
 		return;
-	data = netmap_buf_chunk(f->mem, idx, 0, &clen);
+	data = netmap_buf_chunk(f->mem, idx, soff, &clen);
 	if (unlikely(!data || clen < min))
 		return;
 	eth = data + f->hdr_len;
@@ -267,12 +278,12 @@ struct vale_hdr_plan {
 };
 
 /*
- * Plan the conversion of a @sh-byte header at the start of buffer @sidx
+ * Plan the conversion of a @sh-byte header at the start of fragment @sf
  * (at least @sh bytes long) into a @dh-byte one. Returns false when the
  * frame cannot be delivered.
  */
-static bool vale_hdr_plan(struct vale_fwd *f, u32 sidx, u32 sh, u32 dh,
-			  struct vale_hdr_plan *hp)
+static bool vale_hdr_plan(struct vale_fwd *f, const struct vale_frag *sf,
+			  u32 sh, u32 dh, struct vale_hdr_plan *hp)
 {
 	struct virtio_net_hdr *vh = &hp->vh;
 
@@ -286,7 +297,7 @@ static bool vale_hdr_plan(struct vale_fwd *f, u32 sidx, u32 sh, u32 dh,
 	}
 	hp->skip = sh;
 	hp->len = dh;
-	if (sh && netmap_buf_read(f->mem, sidx, 0, vh, sizeof(*vh)))
+	if (sh && netmap_buf_read(f->mem, sf->idx, sf->off, vh, sizeof(*vh)))
 		return false;
 	if (!dh) {
 		if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE) {
@@ -319,7 +330,7 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 	struct netmap_slot *ds = nm_ring_slots(dk->ring);
 	struct netmap_mem *dmem = dk->port->mem;
 	u32 n = f->kring->num_slots, dn = dk->num_slots;
-	u32 sbs = f->kring->buf_size, dbs = dk->buf_size;
+	u32 dmax = READ_ONCE(dk->offset_max), dcap = nm_buf_room(dk, dmax);
 	struct vale_frag src[NM_MAX_FRAGS], dst[NM_MAX_FRAGS];
 	struct vale_hdr_plan hp;
 	u32 k, s, w, pos, need = 0;
@@ -329,8 +340,10 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 		u32 out;
 
 		src[k].idx = READ_ONCE(f->slot[s].buf_idx);
+		src[k].off = nm_slot_offset(f->kring, &f->slot[s]);
 		src[k].len = READ_ONCE(f->slot[s].len);
-		if (!vale_buf_ok(f->kring, src[k].idx) || src[k].len > sbs)
+		if (!vale_buf_ok(f->kring, src[k].idx) ||
+		    src[k].len > nm_buf_room(f->kring, src[k].off))
 			return 0;
 		out = src[k].len;
 		if (!k) {
@@ -338,26 +351,32 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 				return 0;
 			out = out - f->hdr_len + dh;
 		}
-		need += out ? DIV_ROUND_UP(out, dbs) : 1;
+		if (!dcap)
+			return 0;
+		need += out ? DIV_ROUND_UP(out, dcap) : 1;
 	}
-	if (!vale_hdr_plan(f, src[0].idx, f->hdr_len, dh, &hp))
+	if (!vale_hdr_plan(f, &src[0], f->hdr_len, dh, &hp))
 		return 0;
 	if (hp.gso) {
+		if (dmax)
+			return 0;	/* segments are built at offset 0 */
 		ret = vale_gso_segment(f->mem, src, p->nfrags, f->hdr_len,
 				       &hp.vh, dk, j, room);
 		return ret > 0 ? ret : 0;
 	}
-	if (need > room || need > NM_MAX_FRAGS)
+	if (need > room || need > NM_MAX_FRAGS || hp.len > dcap)
 		return 0;
 	for (k = 0, s = j; k < need; k++, s = nm_next(s, dn)) {
 		dst[k].idx = READ_ONCE(ds[s].buf_idx);
+		dst[k].off = min(nm_slot_offset(dk, &ds[s]), dmax);
 		if (!vale_buf_ok(dk, dst[k].idx))
 			return 0;
 	}
 
 	w = 0;
 	pos = 0;
-	if (hp.len && netmap_buf_write(dmem, dst[0].idx, 0, hp.hdr, hp.len))
+	if (hp.len && netmap_buf_write(dmem, dst[0].idx, dst[0].off, hp.hdr,
+				       hp.len))
 		return 0;
 	pos = hp.len;
 	for (k = 0; k < p->nfrags; k++) {
@@ -366,16 +385,17 @@ static u32 vale_copy_slow(struct vale_fwd *f, const struct vale_pkt *p,
 		while (left) {
 			u32 c;
 
-			if (pos == dbs) {
+			if (pos == dcap) {
 				s = vale_wrap(j + w, dn);
 				ds[s].len = pos;
 				ds[s].flags = NS_MOREFRAG;
 				dst[w++].len = pos;
 				pos = 0;
 			}
-			c = min(left, dbs - pos);
-			if (!vale_buf_copy(dmem, dst[w].idx, pos, f->mem,
-					   src[k].idx, off, c))
+			c = min(left, dcap - pos);
+			if (!vale_buf_copy(dmem, dst[w].idx, dst[w].off + pos,
+					   f->mem, src[k].idx, src[k].off + off,
+					   c))
 				return 0;
 			pos += c;
 			off += c;
@@ -398,16 +418,19 @@ static u32 vale_copy(struct vale_fwd *f, const struct vale_pkt *p,
 		     struct netmap_kring *dk, u32 j, u32 room, u32 dh)
 {
 	struct netmap_slot *ds = nm_ring_slots(dk->ring) + j;
-	u32 idx, clen = p->len;
+	u32 idx, doff, clen = p->len;
 	void *dst;
 
 	if (unlikely(p->nfrags != 1 || dh != f->hdr_len || !p->data ||
 		     p->len > dk->buf_size))
 		return vale_copy_slow(f, p, dk, j, room, dh);
 	idx = READ_ONCE(ds->buf_idx);
+	doff = nm_slot_offset(dk, ds);
 	if (unlikely(!room || !vale_buf_ok(dk, idx)))
 		return 0;
-	dst = netmap_buf_chunk(dk->port->mem, idx, 0, &clen);
+	if (unlikely(p->len > nm_buf_room(dk, doff)))
+		return vale_copy_slow(f, p, dk, j, room, dh);
+	dst = netmap_buf_chunk(dk->port->mem, idx, doff, &clen);
 	if (unlikely(!dst || clen < p->len))
 		return vale_copy_slow(f, p, dk, j, room, dh);
 	memcpy(dst, p->data, p->len);

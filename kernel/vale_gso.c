@@ -162,7 +162,7 @@ static const void *vale_src_piece(struct vale_src *s, u32 *len)
 		return NULL;
 	fr = &s->frag[s->k];
 	*len = min(*len, fr->len - s->pos);
-	return netmap_buf_chunk(s->mem, fr->idx, s->pos, len);
+	return netmap_buf_chunk(s->mem, fr->idx, fr->off + s->pos, len);
 }
 
 /* Copy @len bytes from the cursor on into @dst. */
@@ -619,7 +619,8 @@ static bool vale_frags_write(struct netmap_mem *mem,
 			continue;
 		}
 		n = min(len, frag[k].len - at);
-		if (netmap_buf_write(mem, frag[k].idx, at, src, n))
+		if (netmap_buf_write(mem, frag[k].idx, frag[k].off + at, src,
+				     n))
 			return false;
 		src += n;
 		len -= n;
@@ -662,7 +663,8 @@ bool vale_csum_complete(struct netmap_mem *mem, const struct vale_frag *frag,
 		for (from = start > pos ? start - pos : 0;
 		     from < frag[k].len;) {
 			u32 n = frag[k].len - from;
-			void *p = netmap_buf_chunk(mem, frag[k].idx, from, &n);
+			void *p = netmap_buf_chunk(mem, frag[k].idx,
+						   frag[k].off + from, &n);
 
 			if (!p)
 				return false;

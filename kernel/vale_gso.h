@@ -16,10 +16,12 @@ struct netmap_mem;
 /**
  * struct vale_frag - one slot of a packet, checked
  * @idx: its buffer, a valid index of the ring's region
- * @len: its length, at most the buffer size
+ * @off: where its bytes start in the buffer (the slot's offset, bounded)
+ * @len: its length; @off + @len is at most the buffer size
  */
 struct vale_frag {
 	u32 idx;
+	u32 off;
 	u32 len;
 };
 
