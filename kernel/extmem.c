@@ -55,14 +55,6 @@
 #include "compat.h"
 #include "netmap_kern.h"
 
-/* Defaults for zero counts and sizes, as netmap's. */
-#define NM_EXT_IF_NUM		2
-#define NM_EXT_IF_SIZE		1024
-#define NM_EXT_RING_NUM		4
-#define NM_EXT_RING_SIZE	(5 * PAGE_SIZE)
-#define NM_EXT_BUF_NUM		4098
-#define NM_EXT_BUF_SIZE		2048
-
 /*
  * Largest region: as for kernel regions (legacy nr_memsize has 32 bits).
  * Objects per pool are bounded too, which bounds the pool bitmaps.
@@ -210,12 +202,12 @@ static void nm_ext_default(u32 *v, u32 dflt)
 /* Zero counts and sizes get their defaults, in the option itself. */
 static void nm_ext_defaults(struct nmreq_pools_info *pi)
 {
-	nm_ext_default(&pi->nr_if_pool_objtotal, NM_EXT_IF_NUM);
-	nm_ext_default(&pi->nr_if_pool_objsize, NM_EXT_IF_SIZE);
-	nm_ext_default(&pi->nr_ring_pool_objtotal, NM_EXT_RING_NUM);
-	nm_ext_default(&pi->nr_ring_pool_objsize, NM_EXT_RING_SIZE);
-	nm_ext_default(&pi->nr_buf_pool_objtotal, NM_EXT_BUF_NUM);
-	nm_ext_default(&pi->nr_buf_pool_objsize, NM_EXT_BUF_SIZE);
+	nm_ext_default(&pi->nr_if_pool_objtotal, NM_PRIV_IF_NUM);
+	nm_ext_default(&pi->nr_if_pool_objsize, NM_PRIV_IF_SIZE);
+	nm_ext_default(&pi->nr_ring_pool_objtotal, NM_PRIV_RING_NUM);
+	nm_ext_default(&pi->nr_ring_pool_objsize, NM_PRIV_RING_SIZE);
+	nm_ext_default(&pi->nr_buf_pool_objtotal, NM_PRIV_BUF_NUM);
+	nm_ext_default(&pi->nr_buf_pool_objsize, NM_PRIV_BUF_SIZE);
 }
 
 /* What a pool may ask for; below the minimum an object holds nothing. */
@@ -436,19 +428,20 @@ out:
 
 /**
  * netmap_mem_new_port() - the region of a port a lookup creates
+ * @fit: what the port's own region must hold
  *
  * The region of the REGISTER's EXTMEM option while it looks its port up,
- * else a new private region. netmap_lock held.
+ * else a new private region sized for the port. netmap_lock held.
  *
  * Return: the region (one reference) or an ERR_PTR().
  */
-struct netmap_mem *netmap_mem_new_port(void)
+struct netmap_mem *netmap_mem_new_port(const struct netmap_mem_fit *fit)
 {
 	struct netmap_mem *mem = netmap_extmem_pending;
 
 	lockdep_assert_held(&netmap_lock);
 	if (!mem)
-		return netmap_mem_new_private();
+		return netmap_mem_new_fitted(fit);
 	netmap_mem_get(mem);
 	return mem;
 }

@@ -49,6 +49,7 @@
 #include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
+#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "compat.h"
@@ -285,35 +286,86 @@ static struct netmap_mem *nm_mem_struct_new(const struct netmap_mem_backing *b,
 	return mem;
 }
 
-/* A new region with the current geometry, not yet in the id table. */
-static struct netmap_mem *nm_mem_alloc(bool is_private)
+/* The pools of a region: objects and bytes per object, per pool. */
+struct nm_mem_geom {
+	u32 num[NM_NPOOLS];
+	u32 size[NM_NPOOLS];
+};
+
+/* The geometry of the module parameters, for the global region. */
+static void nm_mem_geom_params(struct nm_mem_geom *g)
 {
-	u32 if_num = READ_ONCE(nm_if_num.val);
-	u32 if_size = ALIGN(READ_ONCE(nm_if_size.val), 64);
-	u32 ring_num = READ_ONCE(nm_ring_num.val);
-	u32 ring_size = ALIGN(READ_ONCE(nm_ring_size.val), NM_CACHE_ALIGN);
-	u32 buf_num = READ_ONCE(nm_buf_num.val);
-	u32 buf_size = ALIGN(READ_ONCE(nm_buf_size.val), 64);
+	g->num[NM_POOL_IF] = READ_ONCE(nm_if_num.val);
+	g->size[NM_POOL_IF] = ALIGN(READ_ONCE(nm_if_size.val), 64);
+	g->num[NM_POOL_RING] = READ_ONCE(nm_ring_num.val);
+	g->size[NM_POOL_RING] = ALIGN(READ_ONCE(nm_ring_size.val),
+				      NM_CACHE_ALIGN);
+	g->num[NM_POOL_BUF] = READ_ONCE(nm_buf_num.val);
+	g->size[NM_POOL_BUF] = ALIGN(READ_ONCE(nm_buf_size.val), 64);
+}
+
+/*
+ * The geometry of a port's private region, as netmap sizes one: at least
+ * the NM_PRIV_* pools, grown to hold the port's rings and one host ring
+ * each way, NM_PRIV_PIPES pipes of the port's size (two rings a side for
+ * each end) and the extra buffers. Each pool fills its last page.
+ */
+static void nm_mem_geom_fit(struct nm_mem_geom *g,
+			    const struct netmap_mem_fit *fit)
+{
+	u32 txr = fit->rings[NM_TX] + 1, rxr = fit->rings[NM_RX] + 1;
+	u32 txd = fit->slots[NM_TX], rxd = fit->slots[NM_RX];
+	u32 pipe_rings = 4 * NM_PRIV_PIPES;
+	int p;
+
+	g->size[NM_POOL_IF] = max_t(u32, NM_PRIV_IF_SIZE,
+				    ALIGN(sizeof(struct netmap_if) +
+					  sizeof(u64) * (txr + rxr), 64));
+	g->num[NM_POOL_IF] = max(NM_PRIV_IF_NUM, 2 + pipe_rings);
+	g->size[NM_POOL_RING] = max_t(u32, NM_PRIV_RING_SIZE,
+				      ALIGN(sizeof(struct netmap_ring) +
+					    sizeof(struct netmap_slot) *
+					    max(txd, rxd), NM_CACHE_ALIGN));
+	g->num[NM_POOL_RING] = max(NM_PRIV_RING_NUM, txr + rxr + 2 * pipe_rings);
+	g->size[NM_POOL_BUF] = ALIGN(READ_ONCE(nm_buf_size.val), 64);
+	g->num[NM_POOL_BUF] = max(NM_PRIV_BUF_NUM,
+				  (pipe_rings + rxr) * rxd +
+				  (pipe_rings + txr) * txd + 2 +
+				  fit->extra_bufs);
+	for (p = 0; p < NM_NPOOLS; p++)
+		g->num[p] = PAGE_ALIGN((u64)g->num[p] * g->size[p]) /
+			    g->size[p];
+}
+
+/* A new region with geometry @g, not yet in the id table. */
+static struct netmap_mem *nm_mem_alloc(const struct nm_mem_geom *g,
+				       bool is_private)
+{
+	const u32 *num = g->num, *size = g->size;
 	u64 if_ofs = 0;
-	u64 ring_ofs = PAGE_ALIGN(if_ofs + (u64)if_num * if_size);
-	u64 buf_ofs = PAGE_ALIGN(ring_ofs + (u64)ring_num * ring_size);
-	u64 size = PAGE_ALIGN(buf_ofs + (u64)buf_num * buf_size);
+	u64 ring_ofs = PAGE_ALIGN(if_ofs + (u64)num[NM_POOL_IF] *
+				  size[NM_POOL_IF]);
+	u64 buf_ofs = PAGE_ALIGN(ring_ofs + (u64)num[NM_POOL_RING] *
+				 size[NM_POOL_RING]);
+	u64 total = PAGE_ALIGN(buf_ofs + (u64)num[NM_POOL_BUF] *
+			       size[NM_POOL_BUF]);
 	struct netmap_mem *mem;
 
-	if (size > NM_MAX_MEMSIZE) {
+	if (total > NM_MAX_MEMSIZE) {
 		pr_warn_ratelimited("region of %llu bytes refused; lower buf_num or buf_size\n",
-				    size);
+				    total);
 		return ERR_PTR(-ENOMEM);
 	}
-	mem = nm_mem_struct_new(&nm_sparse_backing, size, is_private);
+	mem = nm_mem_struct_new(&nm_sparse_backing, total, is_private);
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
 	if (mem->backing->init(mem) ||
-	    nm_pool_init(&mem->pools[NM_POOL_IF], if_ofs, if_num, if_size, 1) ||
-	    nm_pool_init(&mem->pools[NM_POOL_RING], ring_ofs, ring_num,
-			 ring_size, 1) ||
-	    nm_pool_init(&mem->pools[NM_POOL_BUF], buf_ofs, buf_num,
-			 buf_size, NM_RESERVED_BUFS)) {
+	    nm_pool_init(&mem->pools[NM_POOL_IF], if_ofs, num[NM_POOL_IF],
+			 size[NM_POOL_IF], 1) ||
+	    nm_pool_init(&mem->pools[NM_POOL_RING], ring_ofs,
+			 num[NM_POOL_RING], size[NM_POOL_RING], 1) ||
+	    nm_pool_init(&mem->pools[NM_POOL_BUF], buf_ofs, num[NM_POOL_BUF],
+			 size[NM_POOL_BUF], NM_RESERVED_BUFS)) {
 		nm_mem_free(mem);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -343,16 +395,23 @@ void netmap_mem_put(struct netmap_mem *mem)
 }
 EXPORT_SYMBOL_GPL(netmap_mem_put);
 
-/* Insert @mem under an id in [lo, hi); netmap_mem_table held. */
+/*
+ * Insert @mem under an id in [lo, hi); netmap_mem_table held. As netmap
+ * numbers regions, the id is one above the highest in use (so 2 for the
+ * first private region), else the lowest free one.
+ */
 static int nm_mem_insert(struct netmap_mem *mem, int lo, int hi)
 {
-	int id;
+	struct netmap_mem *m;
+	int id, next = lo;
 
-	if (hi == lo + 1)
+	idr_for_each_entry(&netmap_mem_idr, m, id)
+		next = max(next, id + 1);
+	id = -ENOSPC;
+	if (next < hi)
+		id = idr_alloc(&netmap_mem_idr, mem, next, hi, GFP_KERNEL);
+	if (id == -ENOSPC)
 		id = idr_alloc(&netmap_mem_idr, mem, lo, hi, GFP_KERNEL);
-	else
-		id = idr_alloc_cyclic(&netmap_mem_idr, mem, lo, hi,
-				      GFP_KERNEL);
 	if (id < 0)
 		return id == -ENOSPC ? -ENOMEM : id;
 	mem->id = id;
@@ -368,6 +427,7 @@ static int nm_mem_insert(struct netmap_mem *mem, int lo, int hi)
  */
 struct netmap_mem *netmap_mem_get_global(void)
 {
+	struct nm_mem_geom g;
 	struct netmap_mem *mem;
 	int err;
 
@@ -377,9 +437,12 @@ struct netmap_mem *netmap_mem_get_global(void)
 		kref_get(&mem->ref);
 		goto out;
 	}
-	mem = nm_mem_alloc(false);
+	nm_mem_geom_params(&g);
+	mem = nm_mem_alloc(&g, false);
 	if (IS_ERR(mem))
 		goto out;
+	/* any namespace's NICs may use it: naming it needs the initial one */
+	mem->admin_ns = get_user_ns(&init_user_ns);
 	err = nm_mem_insert(mem, NM_GLOBAL_MEM_ID, NM_GLOBAL_MEM_ID + 1);
 	if (err) {
 		nm_mem_free(mem);
@@ -390,17 +453,13 @@ out:
 	return mem;
 }
 
-/**
- * netmap_mem_new_private() - a new private region with its own id
- *
- * Return: the region (one reference) or an ERR_PTR().
- */
-struct netmap_mem *netmap_mem_new_private(void)
+/* A new private region of geometry @g, with its own id. */
+static struct netmap_mem *nm_mem_new_private(const struct nm_mem_geom *g)
 {
 	struct netmap_mem *mem;
 	int err;
 
-	mem = nm_mem_alloc(true);
+	mem = nm_mem_alloc(g, true);
 	if (IS_ERR(mem))
 		return mem;
 	mutex_lock(&netmap_mem_table);
@@ -411,6 +470,33 @@ struct netmap_mem *netmap_mem_new_private(void)
 		return ERR_PTR(err);
 	}
 	return mem;
+}
+
+/**
+ * netmap_mem_new_private() - a new private region shaped as the global one
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_private(void)
+{
+	struct nm_mem_geom g;
+
+	nm_mem_geom_params(&g);
+	return nm_mem_new_private(&g);
+}
+
+/**
+ * netmap_mem_new_fitted() - a new private region sized for one port
+ * @fit: the port's rings and slots (each at least 1), and extra buffers
+ *
+ * Return: the region (one reference) or an ERR_PTR().
+ */
+struct netmap_mem *netmap_mem_new_fitted(const struct netmap_mem_fit *fit)
+{
+	struct nm_mem_geom g;
+
+	nm_mem_geom_fit(&g, fit);
+	return nm_mem_new_private(&g);
 }
 
 /*

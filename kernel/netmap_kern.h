@@ -196,6 +196,27 @@ int netmap_mem_init(void);
 void netmap_mem_exit(void);
 struct netmap_mem *netmap_mem_get_global(void);
 struct netmap_mem *netmap_mem_new_private(void);
+
+/*
+ * The least pools of a private region, which are also the EXTMEM option's
+ * defaults, and the pipes a port's private region has room for.
+ */
+#define NM_PRIV_IF_NUM		2
+#define NM_PRIV_IF_SIZE		1024
+#define NM_PRIV_RING_NUM	4
+#define NM_PRIV_RING_SIZE	(5 * PAGE_SIZE)
+#define NM_PRIV_BUF_NUM		4098
+#define NM_PRIV_BUF_SIZE	2048
+#define NM_PRIV_PIPES		2
+
+/* What a port's own region must hold: netmap_mem_new_fitted(). */
+struct netmap_mem_fit {
+	u32 rings[NM_NDIR];
+	u32 slots[NM_NDIR];
+	u32 extra_bufs;
+};
+
+struct netmap_mem *netmap_mem_new_fitted(const struct netmap_mem_fit *fit);
 struct netmap_mem *netmap_mem_find(u16 id);
 void netmap_mem_get(struct netmap_mem *mem);
 void netmap_mem_put(struct netmap_mem *mem);
@@ -224,7 +245,7 @@ struct netmap_mem *netmap_mem_new_iomem(phys_addr_t base, u64 len,
 struct nmreq_option;
 extern struct netmap_mem *netmap_extmem_pending;
 struct netmap_mem *netmap_extmem_get(struct nmreq_option *opt);
-struct netmap_mem *netmap_mem_new_port(void);
+struct netmap_mem *netmap_mem_new_port(const struct netmap_mem_fit *fit);
 
 /* Objects; the caller holds mem->lock (netmap_mem_lock()). */
 void netmap_mem_lock(struct netmap_mem *mem);

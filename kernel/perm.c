@@ -85,12 +85,13 @@ int netmap_net_admin(const struct net *net)
 static void nm_mem_set_admin(struct netmap_mem *mem, struct user_namespace *ns)
 {
 	netmap_mem_lock(mem);
-	if (mem->admin_ns && mem->admin_ns != ns) {
-		put_user_ns(mem->admin_ns);
+	if (mem->admin_ns && mem->admin_ns != ns)
 		ns = &init_user_ns;
-	}
-	if (mem->admin_ns != ns)
+	if (mem->admin_ns != ns) {
+		if (mem->admin_ns)
+			put_user_ns(mem->admin_ns);
 		mem->admin_ns = get_user_ns(ns);
+	}
 	netmap_mem_unlock(mem);
 }
 
@@ -103,14 +104,12 @@ static void nm_mem_set_admin(struct netmap_mem *mem, struct user_namespace *ns)
  * to anyone who maps it.
  *
  * Return: 0, or -EPERM without CAP_NET_ADMIN over the namespace of those
- * netdevs (the initial one for the global region).
+ * netdevs (the initial one for the global region, which is made so).
  */
 int netmap_mem_admin(struct netmap_mem *mem)
 {
 	int err = 0;
 
-	if (mem->id == NM_GLOBAL_MEM_ID)
-		return capable(CAP_NET_ADMIN) ? 0 : -EPERM;
 	netmap_mem_lock(mem);
 	if (mem->admin_ns && !ns_capable(mem->admin_ns, CAP_NET_ADMIN))
 		err = -EPERM;

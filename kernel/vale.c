@@ -420,15 +420,14 @@ bool vale_is_port(const struct netmap_port *port)
 /**
  * vale_port_new() - a VALE port in no switch
  * @name: its name
- * @mem_id: the region for its rings: 0 for a new private one (or the
- *	region of a REGISTER's EXTMEM option: netmap_mem_new_port()), else
- *	an existing region's id
- * @tx_rings: requested rings and slots; 0 asks for the default, other
- *	values are bounded: 1 to VALE_RINGS_MAX rings (1 by default), 1 to
- *	VALE_SLOTS_MAX slots (NM_DEFAULT_SLOTS by default)
- * @rx_rings: likewise
- * @tx_slots: likewise
- * @rx_slots: likewise
+ * @mem_id: the region for its rings: 0 for a new private one sized for the
+ *	port (or the region of a REGISTER's EXTMEM option:
+ *	netmap_mem_new_port()), else an existing region's id
+ * @want: requested rings and slots, and extra buffers for a new region; a
+ *	0 count asks for the default, other values are bounded: 1 to
+ *	VALE_RINGS_MAX rings (1 by default), 1 to VALE_SLOTS_MAX slots
+ *	(NM_DEFAULT_SLOTS by default), and no more than the ring objects of
+ *	an existing region hold
  *
  * netmap_lock held.
  *
@@ -436,15 +435,24 @@ bool vale_is_port(const struct netmap_port *port)
  * region has id @mem_id, -EPERM when netdevs use it and the caller may not
  * administer them (perm.c).
  */
-struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
-				u32 rx_rings, u32 tx_slots, u32 rx_slots)
+struct vale_port *vale_port_new(const char *name, u16 mem_id,
+				const struct netmap_mem_fit *want)
 {
+	struct netmap_mem_fit fit = { .extra_bufs = want->extra_bufs };
 	struct netmap_port *port;
 	struct netmap_mem *mem;
 	struct vale_port *vp;
-	u32 max_slots, i;
+	enum nm_txrx t;
 	int err;
+	u32 i;
 
+	for_each_dir(t) {
+		fit.rings[t] = netmap_bound_value(want->rings[t], 1, 1,
+						  VALE_RINGS_MAX);
+		fit.slots[t] = netmap_bound_value(want->slots[t],
+						  NM_DEFAULT_SLOTS, 1,
+						  VALE_SLOTS_MAX);
+	}
 	if (mem_id) {
 		mem = netmap_mem_find(mem_id);
 		if (!mem)
@@ -455,7 +463,7 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 			return ERR_PTR(err);
 		}
 	} else {
-		mem = netmap_mem_new_port();
+		mem = netmap_mem_new_port(&fit);
 		if (IS_ERR(mem))
 			return ERR_CAST(mem);
 	}
@@ -469,18 +477,13 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 	netmap_port_init(port, &vale_port_ops);
 	strscpy(port->name, name, sizeof(port->name));
 	port->mem = mem;
-	max_slots = min_t(u32, netmap_mem_max_slots(mem), VALE_SLOTS_MAX);
-	port->nrings[NM_TX] = netmap_bound_value(tx_rings, 1, 1,
-						 VALE_RINGS_MAX);
-	port->nrings[NM_RX] = netmap_bound_value(rx_rings, 1, 1,
-						 VALE_RINGS_MAX);
-	/* Reported in netmap_if only, as netmap does; never bound. */
-	port->nhost[NM_TX] = 1;
-	port->nhost[NM_RX] = 1;
-	port->nslots[NM_TX] = netmap_bound_value(tx_slots, NM_DEFAULT_SLOTS, 1,
-						 max_slots);
-	port->nslots[NM_RX] = netmap_bound_value(rx_slots, NM_DEFAULT_SLOTS, 1,
-						 max_slots);
+	for_each_dir(t) {
+		port->nrings[t] = fit.rings[t];
+		port->nslots[t] = min(fit.slots[t],
+				      netmap_mem_max_slots(mem));
+		/* Reported in netmap_if only, as netmap does; never bound. */
+		port->nhost[t] = 1;
+	}
 	err = netmap_port_krings_alloc(port);
 	vp->m.ndst = port->nrings[NM_RX];
 	vp->m.dst = kcalloc(vp->m.ndst, sizeof(*vp->m.dst), GFP_KERNEL);
@@ -493,6 +496,20 @@ struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
 	for (i = 0; i < vp->m.ndst; i++)
 		vale_dst_init(&vp->m.dst[i], &port->krings[NM_RX][i]);
 	return vp;
+}
+
+/* What a REGISTER (@reg, or none) asks of a port it creates. */
+static void vale_fit_of(const struct nmreq_register *reg,
+			struct netmap_mem_fit *fit)
+{
+	*fit = (struct netmap_mem_fit) {};
+	if (!reg)
+		return;
+	fit->rings[NM_TX] = reg->nr_tx_rings;
+	fit->rings[NM_RX] = reg->nr_rx_rings;
+	fit->slots[NM_TX] = reg->nr_tx_slots;
+	fit->slots[NM_RX] = reg->nr_rx_slots;
+	fit->extra_bufs = min_t(u32, reg->nr_extra_bufs, VALE_EXTRA_BUFS_MAX);
 }
 
 /**
@@ -518,6 +535,7 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 	char swname[VALE_NAME_MAX + 1];
 	struct vale_switch *sw;
 	struct vale_member *m;
+	struct netmap_mem_fit want;
 	struct vale_port *vp;
 	const char *pname;
 	int err;
@@ -547,10 +565,8 @@ int netmap_vale_lookup(const char *name, const struct nmreq_register *reg,
 		return err;
 	if (vale_netdev_exists(pname))
 		return -EINVAL;
-	vp = vale_port_new(name, mem_id, reg ? reg->nr_tx_rings : 0,
-			   reg ? reg->nr_rx_rings : 0,
-			   reg ? reg->nr_tx_slots : 0,
-			   reg ? reg->nr_rx_slots : 0);
+	vale_fit_of(reg, &want);
+	vp = vale_port_new(name, mem_id, &want);
 	if (IS_ERR(vp))
 		return PTR_ERR(vp);
 	err = vale_member_add(swname, &vp->m, pname);
@@ -647,9 +663,10 @@ int netmap_vale_newif(const char *name, struct nmreq_vale_newif *req)
 		err = -EEXIST;
 		goto fail;
 	}
-	vp = vale_port_new(name, req->nr_mem_id, req->nr_tx_rings,
-			   req->nr_rx_rings,
-			   req->nr_tx_slots, req->nr_rx_slots);
+	vp = vale_port_new(name, req->nr_mem_id, &(struct netmap_mem_fit) {
+				.rings = { req->nr_tx_rings, req->nr_rx_rings },
+				.slots = { req->nr_tx_slots, req->nr_rx_slots },
+			   });
 	if (IS_ERR(vp)) {
 		err = PTR_ERR(vp);
 		goto fail;
@@ -690,6 +707,7 @@ int netmap_vale_autoif(const char *name, const struct nmreq_register *reg,
 		       struct netmap_port **portp)
 {
 	struct net_device *dev;
+	struct netmap_mem_fit want;
 	struct vale_port *vp;
 	int err;
 
@@ -699,9 +717,8 @@ int netmap_vale_autoif(const char *name, const struct nmreq_register *reg,
 	dev = vale_netdev_new(name);
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
-	vp = vale_port_new(name, reg->nr_mem_id, reg->nr_tx_rings,
-			   reg->nr_rx_rings, reg->nr_tx_slots,
-			   reg->nr_rx_slots);
+	vale_fit_of(reg, &want);
+	vp = vale_port_new(name, reg->nr_mem_id, &want);
 	if (IS_ERR(vp)) {
 		vale_netdev_delete(dev);
 		return PTR_ERR(vp);

@@ -45,6 +45,7 @@
 #define VALE_NAME_MAX		15	/* a switch name, or a port part */
 #define VALE_RINGS_MAX		16	/* rings per direction of a VALE port */
 #define VALE_SLOTS_MAX		4096	/* slots per ring of a VALE port */
+#define VALE_EXTRA_BUFS_MAX	(128 * VALE_SLOTS_MAX)	/* sized in a new region */
 #define VALE_BATCH		512	/* packets per forwarding batch */
 #define VALE_FDB_BITS		10	/* 1024 learning-table entries */
 #define VALE_HDR_MAX		12	/* the longest virtio-net header */
@@ -169,8 +170,8 @@ int vale_member_add(const char *swname, struct vale_member *m,
 void vale_member_remove(struct vale_member *m);
 struct vale_member *vale_member_find(struct vale_switch *sw,
 				     const char *name);
-struct vale_port *vale_port_new(const char *name, u16 mem_id, u32 tx_rings,
-				u32 rx_rings, u32 tx_slots, u32 rx_slots);
+struct vale_port *vale_port_new(const char *name, u16 mem_id,
+				const struct netmap_mem_fit *want);
 struct vale_port *vale_persistent_find(const char *name);
 void vale_dst_init(struct vale_dst *d, struct netmap_kring *kring);
 void vale_dst_set_live(struct vale_dst *d, bool live, u32 fill);

@@ -130,26 +130,53 @@ def test_deprecated_pipe_modes_are_einval_over_nioctrl(pname, mode):
 
 
 def test_at_most_64_pipes_per_parent(pname):
-    # 64 bound pipes need 256 rings of 64 slots: a region with room for them
-    with param("ring_num", 300):
+    # 64 bound pipes need 256 rings of 64 slots: a NIC parent, whose global region is given
+    # room for them (an auto-created parent's region is sized for two pipes, as netmap's)
+    with param("ring_num", 300), veth_pair() as (nic, _):
         ports = []
         try:
             for k in range(64):
-                ports.append(Port.open(f"{pname}{{{k}", tx_slots=64, rx_slots=64, map=False))
-            assert _open_errno(f"{pname}{{64") == errno.EINVAL
-            assert _open_errno(f"{pname}}}x") == errno.EINVAL
+                ports.append(Port.open(f"{nic}{{{k}", tx_slots=64, rx_slots=64, map=False))
+            assert _open_errno(f"{nic}{{64") == errno.EINVAL
+            assert _open_errno(f"{nic}}}x") == errno.EINVAL
             # ends of existing pipes are not new pipes
-            with Port.open(f"{pname}}}63", map=False) as s:
-                assert s.reg.nr_mem_id == ports[0].reg.nr_mem_id
+            with Port.open(f"{nic}}}63", map=False) as s:
+                assert s.reg.nr_mem_id == ports[0].reg.nr_mem_id == 1
             # another parent has its own 64
             with Port.open(f"{pname}o{{64", map=False):
                 pass
             ports.pop().close()
-            with Port.open(f"{pname}{{64", map=False):
+            with Port.open(f"{nic}{{64", map=False):
                 pass
         finally:
             for p in ports:
                 p.close()
+    assert counters.read("port_count") == 0
+
+
+def test_an_auto_created_parent_has_room_for_two_pipes(pname):
+    """The auto-delete VALE port made for a missing parent gets a region sized for its own
+    rings and two pipes of its size, as netmap sizes a VALE port's region (42369024 bytes for
+    1024 slots; our pipe ends have no host rings, so four fit). Pipes beyond its room fail
+    with ENOMEM, and closing one makes room again."""
+    ports = []
+    try:
+        while len(ports) < 2 * 64:
+            k = len(ports) // 2
+            if _open_errno(f"{pname}{{{k}") == errno.ENOMEM:
+                break
+            ports.append(Port.open(f"{pname}{{{k}", map=False))
+            ports.append(Port.open(f"{pname}}}{k}", map=False))
+        assert ports[0].reg.nr_memsize == 42369024
+        # 20 ring objects (1 reserved) and 20482 buffers: 4 pipes of 4 rings of 1024 slots
+        assert len(ports) // 2 == 4
+        ports.pop().close()
+        ports.pop().close()
+        with Port.open(f"{pname}{{x", map=False), Port.open(f"{pname}}}x", map=False):
+            pass
+    finally:
+        for p in ports:
+            p.close()
     assert counters.read("port_count") == 0
 
 

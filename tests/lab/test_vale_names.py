@@ -5,12 +5,13 @@ characters of any kind; a bad switch part is ENOMEM where the port would be crea
 elsewhere; 8 switches and 252 ports; "valeS:IF" with IF a netdev only for attach, detach and
 polling; VALE_LIST's answers; vale-ctl reporting the kernel's refusals."""
 
+import ctypes
 import errno
 import itertools
 import os
 
 import pytest
-from nm import Port, Request, abi, ctrl, dev_open, errno_of, port_info
+from nm import Port, Request, abi, ctrl, dev_open, errno_of, pools_info, port_info
 from nm.netdev import veth_pair
 from nm.vale import (
     BCAST,
@@ -127,12 +128,55 @@ def test_port_part_rules(sw):
 def test_ring_and_slot_bounds_of_ephemeral_ports(sw):
     with Port.open(f"{sw}:a", tx_rings=40, rx_rings=17, tx_slots=9000, rx_slots=1) as a:
         assert (a.reg.nr_tx_rings, a.reg.nr_rx_rings) == (16, 16)
-        assert 2048 <= a.reg.nr_tx_slots <= 4096 and a.reg.nr_rx_slots == 1
+        assert (a.reg.nr_tx_slots, a.reg.nr_rx_slots) == (4096, 1)
         a.txsync()
         a.rxsync()
         with Port.open(f"{sw}:b") as b:
             send(b, [frame(BCAST, mac(3), 3)])  # a one-slot ring holds nothing: dropped
             assert recv(a) == []
+
+
+def private_pools(txr: int, txd: int, rxr: int, rxd: int, extra: int = 0) -> list[tuple[int, int]]:
+    """(objects, bytes each) of the if, ring and buffer pools of an ephemeral port's region, as
+    netmap sizes it: at least 2x1024, 4x20480 and 4098x2048, grown for the port's rings plus a
+    host ring each way, two pipes of the port's size (4 rings a side each) and the extra
+    buffers; each pool fills its last page."""
+    txr, rxr = txr + 1, rxr + 1
+    if_size = max(1024, -(-(ctypes.sizeof(abi.NetmapIf) + 8 * (txr + rxr)) // 64) * 64)
+    ring = ctypes.sizeof(abi.NetmapRing) + ctypes.sizeof(abi.NetmapSlot) * max(txd, rxd)
+    ring_size = max(20480, -(-ring // 128) * 128)
+    bufs = max(4098, (8 + rxr) * rxd + (8 + txr) * txd + 2 + extra)
+    pools = [(max(2, 10), if_size), (max(4, txr + rxr + 16), ring_size), (bufs, 2048)]
+    return [(-(-n * size // 4096) * 4096 // size, size) for n, size in pools]
+
+
+def test_an_ephemeral_port_has_a_region_sized_for_it(sw):
+    """§10: 42369024 bytes for 1 ring of 1024 slots, id 2 when no other region exists; the
+    region grows with rings, slots (4096 fit) and the REGISTER's extra buffers, all of which
+    come back."""
+    with Port.open(f"{sw}:a") as a:
+        assert a.reg.nr_mem_id == 2 and a.reg.nr_memsize == 42369024
+        info = pools_info(f"{sw}:a")
+        got = [
+            (info.nr_if_pool_objtotal, info.nr_if_pool_objsize),
+            (info.nr_ring_pool_objtotal, info.nr_ring_pool_objsize),
+            (info.nr_buf_pool_objtotal, info.nr_buf_pool_objsize),
+        ]
+        assert got == private_pools(1, 1024, 1, 1024) == [(12, 1024), (20, 20480), (20482, 2048)]
+        assert (info.nr_if_pool_offset, info.nr_ring_pool_offset) == (0, 12288)
+        assert info.nr_buf_pool_offset == 12288 + 20 * 20480
+    want = private_pools(16, 4096, 3, 64, extra=5000)
+    with Port.open(
+        f"{sw}:b", tx_rings=16, rx_rings=3, tx_slots=4096, rx_slots=64, extra_bufs=5000
+    ) as b:
+        assert (b.reg.nr_tx_slots, b.reg.nr_rx_slots, b.reg.nr_extra_bufs) == (4096, 64, 5000)
+        info = pools_info(f"{sw}:b")
+        assert (info.nr_ring_pool_objtotal, info.nr_ring_pool_objsize) == want[1]
+        assert (info.nr_buf_pool_objtotal, info.nr_buf_pool_objsize) == want[2]
+        assert b.reg.nr_memsize == info.nr_buf_pool_offset + -(-want[2][0] * 2048 // 4096) * 4096
+        assert [r.num_slots for r in b.tx_rings] == [4096] * 16
+        assert [r.num_slots for r in b.rx_rings] == [64] * 3
+        assert len(b.extra_bufs()) == 5000
 
 
 # --------------------------------------------------------------------------------------------

@@ -248,7 +248,7 @@ static void test_spec_parse(void)
 
 static void test_ring_range(void)
 {
-	const struct netmap_if *nifp = NETMAP_IF(region, 0);
+	struct netmap_if *nifp = NETMAP_IF(region, 0);
 	struct nm_ring_range r;
 
 	r = nm_ring_range(nifp, NR_REG_ALL_NIC, 0, 0);
@@ -263,6 +263,11 @@ static void test_ring_range(void)
 	CHECK(r.first_tx == 1 && r.last_tx == 1 && r.first_rx == 1 && r.last_rx == 1);
 	r = nm_ring_range(nifp, NR_REG_ONE_SW, 0, 0);
 	CHECK(r.first_tx == 2 && r.last_tx == 2);
+	KSET(uint32_t, nifp->ni_host_tx_rings, 2);
+	r = nm_ring_range(nifp, NR_REG_ONE_SW, 1, 0);
+	/* host tx ring 1; no host rx ring 1, so host rx ring 0 */
+	CHECK(r.first_tx == 3 && r.last_tx == 3 && r.first_rx == 2 && r.last_rx == 2);
+	KSET(uint32_t, nifp->ni_host_tx_rings, 1);
 	r = nm_ring_range(nifp, NR_REG_ONE_NIC, 7, 0);		/* no such ring */
 	CHECK(r.first_tx > r.last_tx && r.first_rx > r.last_rx);
 	r = nm_ring_range(nifp, NR_REG_NULL, 0, 0);

@@ -471,8 +471,9 @@ static inline void nm_ring_range_one(uint32_t mode, uint32_t ringid,
 			f = ringid, l = ringid + 1;
 		break;
 	case NR_REG_ONE_SW:
-		if (ringid < host)
-			f = hw + ringid, l = hw + ringid + 1;
+		/* a direction without host ring ringid binds its host ring 0 */
+		if (host)
+			f = hw + (ringid < host ? ringid : 0), l = f + 1;
 		break;
 	default:
 		break;
