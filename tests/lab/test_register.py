@@ -278,11 +278,11 @@ def test_port_hdr_set_bad_lengths(pname, length):
 
 def test_netmap_if_pool_exhaustion_is_enomem(pname):
     """Descriptors sharing one pipe end until the region has no netmap_if left."""
-    if_num = counters.read("if_num")
-    ports = []
+    ports = [Port.open(f"{pname}{{1")]
+    if_num = pools_info(f"{pname}{{1").nr_if_pool_objtotal
     try:
         err = 0
-        for _ in range(if_num + 1):
+        for _ in range(if_num):
             try:
                 ports.append(Port.open(f"{pname}{{1"))
             except OSError as e:
