@@ -8,8 +8,9 @@ own data (image, SSH port, ports with their ids and MACs, lab, chain) is kept in
 
 from importlib import resources
 
+from ptnet.plan.machine import kernel_cmdline
 from ptnet.plan.ports import libvirt_port_args, port_mac
-from ptnet.plan.qemu_argv import Launch, kernel_cmdline, mgmt_args, port_id, ports_args
+from ptnet.plan.qemu_argv import Launch, guest_flags, mgmt_args, port_id, ports_args
 
 NS = "https://ptnet.invalid/xmlns/vm/1"
 
@@ -44,7 +45,7 @@ def domain_xml(launch: Launch, *, lab: str, chain: str = "", uid: int = 0, gid: 
         chain=chain,
         image_name=launch.image_name,
         image_key=launch.image_key,
-        cmdline=kernel_cmdline(spec),
+        cmdline=kernel_cmdline(guest_flags(spec)),
         ports=ports,
         qemu_args=qemu_args,
         uid=uid,

@@ -11,23 +11,16 @@ from dataclasses import dataclass
 
 from ptnet.model.ports import PortSpec
 from ptnet.model.vm import VmSpec
+from ptnet.plan.machine import direct_boot_args, machine_args
 from ptnet.plan.ports import port_mac, qemu_port_args
 
 # V1's renderers: (port, netdev id, MAC, mode) -> argv
 PortRenderer = Callable[[PortSpec, str, str, str], list[str]]
 
 MGMT_MAC = "52:54:00:00:00:01"
-GUEST_ADDR = "10.0.2.15"
-# The lab's boot flags (fast under TCG), plus what the guest's init reads. Not the lab's
-# pci=noacpi: with ACPI on, it makes Linux refuse every BAR the firmware assigned, and a
-# ptnet-pci device then gets no I/O window; ACPI also announces hot-plugged ports.
-BOOT_FLAGS = " ".join(
-    [
-        "console=ttyS0 quiet loglevel=4 panic=-1",
-        "cryptomgr.notests mitigations=off 8250.nr_uarts=1 apparmor=0 audit=0",
-        "tsc=reliable no_timer_check i8042.noaux i8042.nokbd",
-    ]
-)
+# What the guest's init reads. Not the lab's pci=noacpi: with ACPI on, it makes Linux refuse
+# every BAR the firmware assigned, and a ptnet-pci device then gets no I/O window; ACPI also
+# announces hot-plugged ports.
 
 
 @dataclass(frozen=True)
@@ -59,8 +52,8 @@ class Launch:
         return f"{self.run_dir}/qemu.pid"
 
 
-def kernel_cmdline(spec: VmSpec) -> str:
-    return f"{BOOT_FLAGS} ptnet.name={spec.name} ptnet.mgmt={MGMT_MAC}"
+def guest_flags(spec: VmSpec) -> list[str]:
+    return [f"ptnet.name={spec.name}", f"ptnet.mgmt={MGMT_MAC}"]
 
 
 def port_id(index: int) -> str:
@@ -84,17 +77,12 @@ def ports_args(spec: VmSpec, render: PortRenderer) -> list[str]:
 
 def qemu_argv(launch: Launch) -> list[str]:
     spec = launch.spec
-    cpu = "host" if launch.accel == "kvm" else "qemu64"
-    argv = [
-        launch.qemu, "-name", spec.name,
-        "-nodefaults", "-no-user-config", "-display", "none",
-        "-M", "pc", "-accel", launch.accel, "-cpu", cpu,
-        "-smp", str(spec.cpus), "-m", str(spec.mem_mb),
-    ]  # fmt: skip
+    argv = machine_args(launch.qemu, launch.accel, spec.cpus, spec.mem_mb)
+    argv += ["-name", spec.name]
     for d in launch.firmware_dirs:
         argv += ["-L", d]
     argv += [
-        "-kernel", launch.vmlinux, "-initrd", launch.initrd, "-append", kernel_cmdline(spec),
+        *direct_boot_args(launch.vmlinux, launch.initrd, guest_flags(spec)),
         "-chardev",
         f"socket,id=console,path={launch.console_socket},server=on,wait=off,"
         f"logfile={launch.console_log}",
