@@ -23,7 +23,7 @@ def machine_args(qemu: str, accel: str, cpus: int, mem_mb: int) -> list[str]:
 
 def kernel_cmdline(flags: list[str], uarts: int = 1) -> str:
     """The fast-boot flags for `uarts` serial lines, followed by `flags`."""
-    return " ".join([*FAST_BOOT_FLAGS, *flags]).format(uarts=uarts)
+    return " ".join([*(f.format(uarts=uarts) for f in FAST_BOOT_FLAGS), *flags])
 
 
 def direct_boot_args(vmlinux: str, initrd: str, flags: list[str], uarts: int = 1) -> list[str]:
