@@ -21,8 +21,8 @@ def run(
         list[str] | None,
         typer.Option("--modules", "-m", help="Module to load: a name we build, or a .ko path."),
     ] = None,
-    smp: Annotated[int, typer.Option(help="Virtual CPUs.")] = 1,
-    mem: Annotated[int, typer.Option(help="Memory in MiB.")] = 1024,
+    cpus: Annotated[int, typer.Option("--cpus", "--smp", help="Virtual CPUs.")] = 1,
+    mem: Annotated[str, typer.Option(help="Memory: MiB, or with an M or G suffix.")] = "1024",
     timeout: Annotated[
         float, typer.Option(help="Seconds before the VM is killed (exit 124).")
     ] = 300,
@@ -30,22 +30,29 @@ def run(
         list[Path] | None,
         typer.Option(help="Host directory the guest may write (default: the current one)."),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the QEMU line and start nothing.")
+    ] = False,
 ) -> None:
     """Boot the lab kernel, run COMMAND as root inside, and exit with its exit code."""
     from ptnet.lab import kernel as kernels
     from ptnet.lab import modules as mods
     from ptnet.lab import runner
+    from ptnet.model.vm import parse_mem
 
     k = kernels.find(kernel)
     spec = runner.LabSpec(
         kernel=k,
         command=command or [],
         modules=[mods.resolve(k, m) for m in modules or []],
-        smp=smp,
-        mem_mb=mem,
+        smp=cpus,
+        mem_mb=parse_mem(mem),
         timeout=timeout,
         rw_dirs=[d.resolve() for d in rw] if rw else [Path.cwd()],
     )
+    if dry_run:
+        print(runner.dry_run(spec))
+        return
     result = runner.run(spec)
     if result.exit_code == runner.TIMEOUT_EXIT and result.boot_seconds is None:
         print(f"ptnet: lab command timed out; console: {result.console_log}", file=sys.stderr)

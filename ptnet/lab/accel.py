@@ -42,7 +42,8 @@ def probed_verdicts() -> dict[str, str]:
     return {k: v for k, v in verdicts.items() if k.endswith(f":{platform.release()}")}
 
 
-def choose(qemu: str, kernel: Kernel) -> str:
+def known(qemu: str, kernel: Kernel) -> str | None:
+    """The accelerator choose() would pick, when that needs no probe; None when it does."""
     forced = os.environ.get("PTNET_ACCEL")
     if forced:
         if forced not in ("kvm", "tcg"):
@@ -50,14 +51,20 @@ def choose(qemu: str, kernel: Kernel) -> str:
         return forced
     if not kvm_device_usable():
         return "tcg"
+    return probed_verdicts().get(_cache_key(qemu, kernel))
+
+
+def choose(qemu: str, kernel: Kernel) -> str:
+    """known(), else the verdict of a KVM probe boot, cached for next time."""
+    verdict = known(qemu, kernel)
+    if verdict:
+        return verdict
     cache = _cache_file()
     verdicts: dict[str, str] = json.loads(cache.read_text()) if cache.is_file() else {}
-    key = _cache_key(qemu, kernel)
-    if key not in verdicts:
-        verdicts[key] = probe_kvm(kernel)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(verdicts, indent=2) + "\n")
-    return verdicts[key]
+    verdict = verdicts[_cache_key(qemu, kernel)] = probe_kvm(kernel)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(verdicts, indent=2) + "\n")
+    return verdict
 
 
 def probe_kvm(kernel: Kernel) -> str:

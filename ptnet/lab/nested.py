@@ -47,12 +47,9 @@ from ptnet import host
 from ptnet.errors import PtnetError, UsageError
 from ptnet.lab import initramfs
 from ptnet.lab import kernel as lab_kernel
-from ptnet.lab.runner import KERNEL_CMDLINE, TIMEOUT_EXIT
+from ptnet.lab.runner import TIMEOUT_EXIT
+from ptnet.plan.lab import nested_argv
 
-# The lab's flags, with a second UART for the command's output, and without ACPI: the nested
-# guest has one CPU, so it needs no ACPI tables to find CPUs, and the ACPI interpreter's start-up
-# is a fifth of the boot under TCG (PCI, MSI-X and the IO-APIC work from SeaBIOS' MP tables).
-NESTED_CMDLINE = KERNEL_CMDLINE.replace("8250.nr_uarts=1", "8250.nr_uarts=2") + " acpi=off"
 _REPORT = re.compile(rb"^ptnet-nested: (start|exit|modfail) ?(.*)$", re.MULTILINE)
 
 
@@ -161,19 +158,22 @@ class NestedGuest:
             tools=tools,
             files=files,
         )
-        self.argv = [
-            str(qemu), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-M", "pc", "-accel", "tcg", "-cpu", "qemu64", "-smp", "1", "-m", str(mem_mb),
-            "-kernel", str(kernel.vmlinux), "-initrd", str(initrd),
-            "-append", f"{NESTED_CMDLINE} {append}".strip(),
-            "-serial", f"file:{self.console_log}", "-serial", f"file:{self.output_log}",
-            *qemu_args,
-        ]  # fmt: skip
+        self.argv = nested_argv(
+            str(qemu),
+            mem_mb,
+            str(kernel.vmlinux),
+            str(initrd),
+            str(self.console_log),
+            str(self.output_log),
+            append.split(),
+            qemu_args,
+        )
         (self.workdir / "qemu.argv").write_text(shlex.join(self.argv) + "\n")
         self._qemu_log = (self.workdir / "qemu.log").open("wb")
         self.start = time.monotonic()
         self.proc = subprocess.Popen(
-            self.argv,
+            # QEMU dies with the thread that started it, even when that is killed outright.
+            [host.require("setpriv", "util-linux"), "--pdeathsig", "KILL", "--", *self.argv],
             stdin=subprocess.DEVNULL,
             stdout=self._qemu_log,
             stderr=subprocess.STDOUT,

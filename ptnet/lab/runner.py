@@ -27,20 +27,10 @@ from ptnet.errors import PtnetError, UsageError
 from ptnet.guest import ssh
 from ptnet.lab import accel, initramfs
 from ptnet.lab.kernel import Kernel
+from ptnet.plan import lab as lab_plan
 
 TIMEOUT_EXIT = 124
 KEEP_RUNS = 20
-# Boot flags measured for speed under TCG: no PCI IRQ routing through the ACPI interpreter
-# (ACPI itself stays: it is how the kernel finds the CPUs under PVH; acpi=off would leave one),
-# one UART, no LSM or audit start-up, and no clocksource watchdog. Init halts with reboot, which
-# -no-reboot turns into QEMU exiting.
-KERNEL_CMDLINE = " ".join(
-    [
-        "console=ttyS0 quiet loglevel=4 panic=-1",
-        "cryptomgr.notests mitigations=off pci=noacpi 8250.nr_uarts=1 apparmor=0 audit=0",
-        "tsc=reliable no_timer_check pci=lastbus=0 i8042.noaux i8042.nokbd",
-    ]
-)
 # Host variables the command inside sees; everything else starts clean.
 PASS_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "VIRTUAL_ENV", "PYTHONPATH")
 
@@ -71,34 +61,33 @@ def qemu_binary() -> str:
     return host.require("qemu-system-x86_64", "qemu-system-x86")
 
 
-def qemu_argv(
-    qemu: str,
-    spec: LabSpec,
-    accel_name: str,
-    initrd: Path,
-    console_log: Path,
-    fds: dict[str, int],
+def planned_argv(
+    qemu: str, spec: LabSpec, accel_name: str, run_dir: str, stream_paths: dict[str, str]
 ) -> list[str]:
-    """The exact QEMU command line for a lab run (fds maps port name -> write end to inherit)."""
-    cpu = "host" if accel_name == "kvm" else "qemu64"
-    argv = [
-        qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-M", "pc", "-accel", accel_name, "-cpu", cpu,
-        "-smp", str(spec.smp), "-m", str(spec.mem_mb),
-        "-kernel", str(spec.kernel.vmlinux), "-initrd", str(initrd),
-        "-append", KERNEL_CMDLINE,
-        "-serial", f"file:{console_log}",
-        "-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
-    ]  # fmt: skip
-    for i, d in enumerate(spec.rw_dirs):
-        argv += ["-virtfs", f"local,path={d},mount_tag=rw{i},security_model=none,multidevs=remap"]
-    argv += ["-device", "virtio-serial-pci,id=vser"]
-    for name, fd in fds.items():
-        argv += [
-            "-chardev", f"file,id={name},path=/dev/fd/{fd}",
-            "-device", f"virtserialport,bus=vser.0,chardev={name},name=ptnet.{name}",
-        ]  # fmt: skip
-    return argv
+    """The lab's QEMU line for `spec`, its files in run_dir (see ptnet/plan/lab.py)."""
+    return lab_plan.lab_argv(
+        qemu,
+        accel_name,
+        spec.smp,
+        spec.mem_mb,
+        str(spec.kernel.vmlinux),
+        f"{run_dir}/initrd.cpio",
+        f"{run_dir}/console.log",
+        [str(d) for d in spec.rw_dirs],
+        stream_paths,
+    )
+
+
+def dry_run(spec: LabSpec) -> str:
+    """The QEMU line `run(spec)` would start, with placeholders for what only a run makes (its
+    run directory, the pipes' descriptors, and the accelerator when no probe has decided it
+    yet). Writes, binds and starts nothing."""
+    _check(spec)
+    qemu = qemu_binary()
+    accel_name = accel.known(qemu, spec.kernel) or "<kvm-or-tcg>"
+    run_dir = f"{paths.lab_runs_dir()}/<run>"
+    streams = {name: f"/dev/fd/<{name}>" for name in lab_plan.STREAMS}
+    return shlex.join(planned_argv(qemu, spec, accel_name, run_dir, streams))
 
 
 def _command_script(spec: LabSpec, accel_name: str) -> bytes:
@@ -150,21 +139,22 @@ def _check(spec: LabSpec) -> None:
         if d == Path("/"):
             raise UsageError("--rw /: the host root is shared read-only; pick a directory")
     if spec.smp < 1 or spec.mem_mb < 256:
-        raise UsageError("--smp must be at least 1 and --mem at least 256 (MiB)")
+        raise UsageError("--cpus must be at least 1 and --mem at least 256 (MiB)")
     if spec.timeout <= 0:
         raise UsageError("--timeout must be positive")
 
 
-def _spawn(argv: list[str], pass_fds: list[int]) -> subprocess.Popen[bytes]:
-    """Start QEMU in its own session. An exec that fails with EFAULT is tried again: seen once
-    in about a thousand lab boots here, with several lab VMs starting from threads at once."""
+def _spawn(argv: list[str], pass_fds: list[int], log: BinaryIO) -> subprocess.Popen[bytes]:
+    """Start QEMU in its own session, its messages into `log`. An exec that fails with EFAULT
+    is tried again: seen once in about a thousand lab boots here, with several lab VMs starting
+    from threads at once."""
 
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=log,
+            stderr=log,
             pass_fds=pass_fds,
             start_new_session=True,
         )
@@ -213,7 +203,7 @@ def run(
     run_dir = _new_run_dir()
     console_log = run_dir / "console.log"
     base, boot_modules = initramfs.base(spec.kernel)
-    initrd = initramfs.with_payload(
+    initramfs.with_payload(
         base,
         {
             "run.conf": _run_conf(spec, boot_modules, probe=probe_accel is not None),
@@ -221,10 +211,9 @@ def run(
         },
         run_dir / "initrd.cpio",
     )
-    pipes = {name: os.pipe() for name in ("ctl", "out", "err")}
-    argv = qemu_argv(
-        qemu, spec, accel_name, initrd, console_log, {n: w for n, (_, w) in pipes.items()}
-    )
+    pipes = {name: os.pipe() for name in lab_plan.STREAMS}
+    streams = {n: f"/dev/fd/{w}" for n, (_, w) in pipes.items()}
+    argv = planned_argv(qemu, spec, accel_name, str(run_dir), streams)
     (run_dir / "qemu.argv").write_text(shlex.join(argv) + "\n")
     quiet = probe_accel is not None
     ctl: list[bytes] = []
@@ -232,11 +221,14 @@ def run(
     err_sink = None if quiet else output or sys.stderr.buffer
     sinks = {"ctl": (None, ctl), "out": (out_sink, None), "err": (err_sink, None)}
     start = time.monotonic()
-    proc = _spawn(
-        # QEMU dies with the thread that started it, even when we are killed outright.
-        [host.require("setpriv", "util-linux"), "--pdeathsig", "KILL", "--", *argv],
-        pass_fds=[w for _, w in pipes.values()],
-    )
+    qemu_log = run_dir / "qemu.log"
+    with qemu_log.open("wb") as log:
+        proc = _spawn(
+            # QEMU dies with the thread that started it, even when we are killed outright.
+            [host.require("setpriv", "util-linux"), "--pdeathsig", "KILL", "--", *argv],
+            pass_fds=[w for _, w in pipes.values()],
+            log=log,
+        )
     for _, w in pipes.values():
         os.close(w)
     threads = [
@@ -263,7 +255,7 @@ def run(
         for t in threads:
             t.join(timeout=5)
     wall = time.monotonic() - start
-    qemu_err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    qemu_err = qemu_log.read_text(errors="replace").strip()
     messages = b"".join(ctl).decode(errors="replace").splitlines()
     if boot_seconds is None and any(m.startswith("start ") for m in messages):
         boot_seconds = wall

@@ -1,9 +1,10 @@
-"""The lab VM's exact QEMU command line. Pure: the same inputs give the same argv.
+"""The exact QEMU command lines of the lab VM and of the guests nested in it. Pure: the same
+inputs give the same argv.
 
 The lab boots a Debian kernel with the host's root filesystem read-only over 9p, the chosen
-directories read-write, and a virtio-serial port per stream the runner reads (the command's
-stdout and stderr, and a control channel). Each port's host side is a file QEMU opens: a pipe
-the runner passes as /dev/fd/N, or a placeholder where the runner has not made it yet.
+directories read-write, and one virtio-serial port per stream the runner reads (the command's
+stdout and stderr, and a control channel). A nested guest (TCG inside the lab) boots from its
+own initramfs with two UARTs: the console, then the command's output.
 """
 
 from collections.abc import Mapping, Sequence
@@ -13,8 +14,12 @@ from ptnet.plan.machine import direct_boot_args, machine_args
 # The lab's own flags: no PCI IRQ routing through the ACPI interpreter (ACPI itself stays: it
 # is how the kernel finds the CPUs under PVH; acpi=off would leave one) and no bus scan beyond
 # bus 0. Init halts with reboot, which -no-reboot turns into QEMU exiting.
-LAB_FLAGS = ["pci=noacpi", "pci=lastbus=0"]
-# The virtio-serial ports the guest's init writes: name -> what it carries.
+LAB_FLAGS = ("pci=noacpi", "pci=lastbus=0")
+# A nested guest has one CPU, so it needs no ACPI tables to find CPUs, and the ACPI
+# interpreter's start-up is a fifth of its boot under TCG (PCI, MSI-X and the IO-APIC work
+# from SeaBIOS' MP tables).
+NESTED_FLAGS = (*LAB_FLAGS, "acpi=off")
+# The virtio-serial ports the lab's init writes to.
 STREAMS = ("ctl", "out", "err")
 
 
@@ -30,8 +35,8 @@ def lab_argv(
     stream_paths: Mapping[str, str],
 ) -> list[str]:
     """The lab's QEMU line; stream_paths maps each of STREAMS to the file QEMU writes it to."""
-    argv = machine_args(qemu, accel, cpus, mem_mb) + ["-no-reboot"]
-    argv += direct_boot_args(vmlinux, initrd, LAB_FLAGS)
+    argv = [*machine_args(qemu, accel, cpus, mem_mb), "-no-reboot"]
+    argv += direct_boot_args(vmlinux, initrd, list(LAB_FLAGS))
     argv += [
         "-serial", f"file:{console_log}",
         "-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
@@ -44,4 +49,22 @@ def lab_argv(
             "-chardev", f"file,id={name},path={stream_paths[name]}",
             "-device", f"virtserialport,bus=vser.0,chardev={name},name=ptnet.{name}",
         ]  # fmt: skip
+    return argv
+
+
+def nested_argv(
+    qemu: str,
+    mem_mb: int,
+    vmlinux: str,
+    initrd: str,
+    console_log: str,
+    output_log: str,
+    append: Sequence[str] = (),
+    devices: Sequence[str] = (),
+) -> list[str]:
+    """A nested guest's QEMU line: one CPU under TCG, `append` after its kernel flags, and the
+    caller's device arguments last."""
+    argv = [*machine_args(qemu, "tcg", 1, mem_mb), "-no-reboot"]
+    argv += direct_boot_args(vmlinux, initrd, [*NESTED_FLAGS, *append], uarts=2)
+    argv += ["-serial", f"file:{console_log}", "-serial", f"file:{output_log}", *devices]
     return argv

@@ -4,6 +4,7 @@ import json
 import lzma
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -58,26 +59,33 @@ def test_timeout_kills_the_vm_and_exits_124(run_ptnet):
     assert qemu_pids() - before == set()
 
 
-def test_a_killed_lab_run_takes_its_vm_with_it(tmp_path):
-    """SIGKILL of ptnet (no cleanup runs) still ends its QEMU: a lab VM never outlives us."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=str)
+def test_a_killed_lab_run_takes_its_vm_with_it(tmp_path, sig):
+    """SIGKILL, SIGTERM (neither runs our cleanup) or SIGINT (Ctrl-C) of ptnet ends its QEMU
+    within seconds: a lab VM never outlives us."""
     marker = tmp_path / "started"
     before = qemu_pids()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ptnet", "lab", "run", "--rw", str(tmp_path), "--"]
         + ["sh", "-c", f"touch {marker}; sleep 300"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(tmp_path / "stderr").open("wb"),
     )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the guest never started"
+            why = f"the guest never started: {(tmp_path / 'stderr').read_text()}"
+            assert time.monotonic() < deadline and proc.poll() is None, why
             time.sleep(0.2)
         ours = qemu_pids() - before
         assert ours
     finally:
-        proc.kill()
-        proc.wait()
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        finally:
+            proc.kill()
+            proc.wait()
     deadline = time.monotonic() + 10
     while qemu_pids() & ours and time.monotonic() < deadline:
         time.sleep(0.1)
