@@ -21,7 +21,7 @@ setup:
 
 demo: setup
 	$(PTNET) doctor
-	$(PTNET) lab run --smp 2 --modules netmap -- sh scripts/demo-guest.sh
+	$(PTNET) lab run --cpus 2 --modules netmap -- sh scripts/demo-guest.sh
 
 lint:
 	$(PY) -m ruff check ptnet tests
