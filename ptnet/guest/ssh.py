@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 USER = "root"
 CONNECT_TIMEOUT = 10.0
-BANNER_TIMEOUT = 15.0
-AUTH_TIMEOUT = 15.0
+# Upper bounds only: a guest nested in the lab (TCG inside TCG on a busy host) took more than 15 s
+# to check the client's signature, and `vm validate` failed with paramiko's "No existing session".
+BANNER_TIMEOUT = 60.0
+AUTH_TIMEOUT = 60.0
 
 
 def key_dir() -> Path:
