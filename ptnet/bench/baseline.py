@@ -6,6 +6,7 @@ in the same boot as ours and compare scenario by scenario.
 """
 
 import io
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -41,9 +42,14 @@ def source(ref: str, commit: str) -> Path:
     archive = _git("archive", "--format=tar", commit, "kernel")
     if archive.returncode != 0:
         raise PtnetError(f"git archive {commit[:12]} kernel failed: {archive.stderr.decode()}")
-    tree.mkdir(parents=True, exist_ok=True)
+    # Extracted beside, then renamed: an interrupted extraction is never taken for a tree.
+    part = tree.with_name(commit + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(tree, filter="data")
+        tar.extractall(part, filter="data")
+    shutil.rmtree(tree, ignore_errors=True)
+    part.rename(tree)
     return tree / "kernel"
 
 
