@@ -45,8 +45,10 @@ static void usage(const struct gen_tool *tool)
 	       "  -S MAC           source MAC\n"
 	       "  -D MAC           destination MAC (default ff:ff:ff:ff:ff:ff)\n"
 	       "  -v               more messages on stderr\n"
-	       "  --verify         rx, pong: check every frame's pattern and sequence;\n"
-	       "                   exit code 1 when a check failed (or a ping got no answer)\n"
+	       "  --verify         rx, pong: check every frame's pattern and, in numbered\n"
+	       "                   frames, its sequence; exit code 1 when a check failed (or\n"
+	       "                   a ping got no answer); tx: number every frame\n"
+	       "%s"
 	       "  --json           print one JSON object on stdout (the text goes to stderr)\n"
 	       "  --idle SECONDS   rx, pong: stop after this long without packets once they\n"
 	       "                   started; ping: the reply timeout (default 2)\n"
@@ -57,6 +59,9 @@ static void usage(const struct gen_tool *tool)
 	       "The report ends with: Speed: X pps Bandwidth: Y bps (raw Z bps). Average batch: B pkts\n",
 	       tool->name, tool->port_help, GEN_MIN_LEN,
 	       GEN_MAX_LEN, GEN_MIN_LEN, tool->max_threads,
+	       tool->loops ?
+	       "  --busy-wait      loop on NIOCTXSYNC/NIOCRXSYNC without poll() (default:\n"
+	       "                   one poll() per batch, then every slot of every ring)\n" : "",
 	       tool->extra_help ? tool->extra_help : "");
 }
 
@@ -159,7 +164,7 @@ static void opt_addr(const struct gen_opts *o, char opt, const char *arg,
 		gen_usage_error(o, "-%c: expected IPv4[:PORT], got '%s'", opt, arg);
 }
 
-enum { OPT_VERIFY = 256, OPT_JSON, OPT_IDLE, OPT_TIMEOUT };
+enum { OPT_VERIFY = 256, OPT_JSON, OPT_IDLE, OPT_TIMEOUT, OPT_BUSY };
 
 void gen_parse_args(int argc, char **argv, const struct gen_tool *tool,
 		    struct gen_opts *o)
@@ -169,6 +174,7 @@ void gen_parse_args(int argc, char **argv, const struct gen_tool *tool,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "busy-wait", no_argument, NULL, OPT_BUSY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -177,6 +183,7 @@ void gen_parse_args(int argc, char **argv, const struct gen_tool *tool,
 
 	memset(o, 0, sizeof(*o));
 	o->prog = tool->name;
+	o->loops = tool->loops;
 	o->role = GEN_RX;
 	o->len = GEN_MIN_LEN;
 	o->burst = 512;
@@ -273,6 +280,12 @@ void gen_parse_args(int argc, char **argv, const struct gen_tool *tool,
 			break;
 		case OPT_TIMEOUT:
 			o->timeout = opt_seconds(o, "--timeout", optarg, 1);
+			break;
+		case OPT_BUSY:
+			if (!tool->loops)
+				gen_usage_error(o, "--busy-wait: %s has one loop style",
+						tool->name);
+			o->busy = 1;
 			break;
 		case ':':
 			if (optopt)
@@ -498,7 +511,7 @@ void gen_template_init(const struct gen_opts *o)
 	put16(udp + 6, 0);			/* no checksum */
 	put32(tmpl + GEN_OFS_MAGIC, GEN_MAGIC);
 	put64(tmpl + GEN_OFS_SEQ, 0);
-	put16(tmpl + GEN_OFS_STREAM, 0);
+	put16(tmpl + GEN_OFS_STREAM, GEN_STREAM_NONE);
 }
 
 /*
@@ -509,10 +522,19 @@ void gen_fill(uint8_t *dst, unsigned int ofs, unsigned int len, uint64_t seq,
 	      uint16_t stream)
 {
 	memcpy(dst, tmpl + ofs, len);
-	if (ofs == 0) {
-		put64(dst + GEN_OFS_SEQ, seq);
-		put16(dst + GEN_OFS_STREAM, stream);
-	}
+	if (ofs == 0)
+		gen_number(dst, seq, stream);
+}
+
+void gen_fill_plain(uint8_t *dst, unsigned int ofs, unsigned int len)
+{
+	memcpy(dst, tmpl + ofs, len);
+}
+
+void gen_number(uint8_t *frame, uint64_t seq, uint16_t stream)
+{
+	put64(frame + GEN_OFS_SEQ, seq);
+	put16(frame + GEN_OFS_STREAM, stream);
 }
 
 /* Turn a frame into its reply: swap MACs, IP addresses and UDP ports. */
@@ -564,6 +586,8 @@ void gen_check_seq(struct gen_checker *c, struct gen_stats *st, uint64_t seq,
 {
 	uint64_t want;
 
+	if (stream == GEN_STREAM_NONE)
+		return;
 	if (stream >= GEN_MAX_THREADS) {
 		st->errors++;
 		return;
@@ -713,6 +737,8 @@ void gen_report(const struct gen_opts *o, const struct gen_stats *st)
 	       role_name(o->role), (unsigned long long)st->packets,
 	       (unsigned long long)st->bytes, secs, pps, bps,
 	       (unsigned long long)st->errors, (unsigned long long)st->lost);
+	if (o->loops)
+		printf(", \"loop\": \"%s\"", o->busy ? "busy" : "poll");
 	if (st->rtt_count)
 		printf(", \"rtt_min_us\": %.3f, \"rtt_avg_us\": %.3f, \"rtt_max_us\": %.3f",
 		       st->rtt_min * 1e6,

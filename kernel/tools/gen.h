@@ -11,7 +11,9 @@
  *  34  UDP, checksum 0
  *  42  magic "PTNG"
  *  46  sequence number, u64, from 0 in each stream
- *  54  stream id, u16 (the sending thread)
+ *  54  stream id, u16 (the sending thread), or GEN_STREAM_NONE in an
+ *      unnumbered frame (sequence 0): pkt-gen tx numbers its frames only
+ *      with --verify, so that by default it writes a buffer once
  *  56  pattern: byte k of the frame is gen_pattern(k), up to the end
  */
 #ifndef PTNET_TOOLS_GEN_H
@@ -34,6 +36,7 @@
 #define GEN_MAX_LEN		65535
 #define GEN_MAX_THREADS		64
 #define GEN_FRAMING		24	/* preamble, SFD, IFG and FCS bytes */
+#define GEN_STREAM_NONE		0xffff	/* an unnumbered frame */
 
 enum gen_role { GEN_TX, GEN_RX, GEN_PING, GEN_PONG };
 
@@ -58,6 +61,8 @@ struct gen_opts {
 	double idle;			/* --idle: rx end after this much quiet */
 	double timeout;			/* --timeout: overall limit, 0 none */
 	int verbose;			/* -v */
+	int busy;			/* --busy-wait: sync ioctls, no poll */
+	int loops;			/* the tool has both loop styles */
 };
 
 /* What one thread (or the whole run) did. */
@@ -83,6 +88,7 @@ struct gen_tool {
 	const char *port_help;		/* what -i takes, one line */
 	unsigned int max_threads;
 	const char *extra_help;		/* more usage lines, or NULL */
+	int loops;			/* takes --busy-wait, reports its loop */
 };
 
 struct nm_port;
@@ -126,6 +132,9 @@ void gen_sleep(double seconds);
 void gen_template_init(const struct gen_opts *o);
 void gen_fill(uint8_t *dst, unsigned int ofs, unsigned int len,
 	      uint64_t seq, uint16_t stream);
+/* The same bytes, unnumbered (GEN_STREAM_NONE), and a frame's number. */
+void gen_fill_plain(uint8_t *dst, unsigned int ofs, unsigned int len);
+void gen_number(uint8_t *frame, uint64_t seq, uint16_t stream);
 void gen_swap_addresses(uint8_t *frame);
 
 /* Frame checks; both return 0 when fine. */

@@ -7,7 +7,10 @@
  *
  * tx  fills UDP/IPv4 frames (see gen.h) on every bound tx ring, at most
  *     -b per ring per poll(POLLOUT); frames longer than a buffer span
- *     several slots chained with NS_MOREFRAG.
+ *     several slots chained with NS_MOREFRAG. A buffer is written once:
+ *     a slot is filled again only when the kernel put another buffer
+ *     there (a pipe that swaps buffers) or set NS_BUF_CHANGED; only with
+ *     --verify does each frame get its sequence number.
  * rx  counts packets (a chain of slots is one packet) and, with --verify,
  *     checks each frame's pattern and sequence number; stops after -n
  *     packets or after --idle seconds without traffic once it started.
@@ -16,6 +19,10 @@
  *
  * With -p N > 1 each thread binds one ring pair (NR_REG_ONE_NIC, ring i),
  * and -n COUNT is the total over all threads.
+ *
+ * Two loop styles: one poll() per batch, then every available slot of
+ * every bound ring (the default, as netmap's pkt-gen), or with --busy-wait
+ * NIOCTXSYNC/NIOCRXSYNC in a loop, never sleeping in poll().
  */
 #include <errno.h>
 #include <math.h>
@@ -34,10 +41,18 @@
 /* Poll slice: how often the loops look at gen_stop and the deadlines. */
 #define SLICE_MS		100
 
+/* What a tx slot's buffer holds: which buffer, filled from which offset. */
+struct tx_mark {
+	uint32_t buf;
+	uint32_t ofs;
+};
+
 struct thread {
 	unsigned int id;
 	const struct gen_opts *o;
 	struct nm_port port;
+	struct tx_mark **marks;		/* per bound tx ring, per slot */
+	unsigned int nmarks;
 	uint64_t quota;			/* tx: packets to send, with -n */
 	struct gen_stats st;
 	struct gen_checker checker;
@@ -58,6 +73,7 @@ static const struct gen_tool tool = {
 	.port_help = "the netmap port (see below)",
 	.max_threads = GEN_MAX_THREADS,
 	.extra_help = tool_extra_help,
+	.loops = 1,
 };
 
 static int ms_until(double deadline)
@@ -69,11 +85,24 @@ static int ms_until(double deadline)
 	return left * 1000 < SLICE_MS ? (int)(left * 1000) + 1 : SLICE_MS;
 }
 
-/* poll() the port; -1 (with t->error set) on a hard error. */
+/*
+ * poll() the port; with --busy-wait, the sync ioctl of that direction
+ * instead, which returns at once. -1 (with t->error set) on a hard error.
+ */
 static int wait_port(struct thread *t, short events, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = t->port.fd, .events = events };
-	int r = poll(&pfd, 1, timeout_ms);
+	int r;
+
+	if (t->o->busy) {
+		if (ioctl(t->port.fd, events & POLLOUT ? NIOCTXSYNC : NIOCRXSYNC,
+			  NULL) < 0) {
+			t->error = strerror(errno);
+			return -1;
+		}
+		return 1;
+	}
+	r = poll(&pfd, 1, timeout_ms);
 
 	if (r < 0 && errno != EINTR) {
 		t->error = strerror(errno);
@@ -111,10 +140,16 @@ static uint32_t frags_for(const struct netmap_ring *ring, unsigned int len)
 	return (len + ring->nr_buf_size - 1) / ring->nr_buf_size;
 }
 
-/* Queue up to want frames on ring; returns how many. */
-static uint64_t tx_fill(struct thread *t, struct netmap_ring *ring,
-			uint64_t want, uint64_t *seq)
+/*
+ * Queue up to want frames on tx ring r; returns how many. A slot's buffer
+ * is written only when it is not the one filled there last time (or the
+ * kernel flagged it changed); numbered frames get their sequence number.
+ */
+static uint64_t tx_fill(struct thread *t, unsigned int r, uint64_t want,
+			uint64_t *seq, int numbered)
 {
+	struct netmap_ring *ring = nm_port_txring(&t->port, r);
+	struct tx_mark *mark = t->marks[r - t->port.rings.first_tx];
 	unsigned int len = t->o->len, bufsz = ring->nr_buf_size;
 	uint32_t nfrags = frags_for(ring, len);
 	uint64_t n = nm_ring_space(ring) / nfrags, k;
@@ -128,9 +163,17 @@ static uint64_t tx_fill(struct thread *t, struct netmap_ring *ring,
 		while (ofs < len) {
 			struct netmap_slot *slot = &ring->slot[i];
 			unsigned int flen = len - ofs < bufsz ? len - ofs : bufsz;
+			uint32_t idx = slot->buf_idx;
+			uint8_t *buf = (uint8_t *)NETMAP_BUF(ring, idx);
 
-			gen_fill((uint8_t *)NETMAP_BUF(ring, slot->buf_idx), ofs,
-				 flen, *seq, (uint16_t)t->id);
+			if (mark[i].buf != idx || mark[i].ofs != ofs ||
+			    (slot->flags & NS_BUF_CHANGED)) {
+				gen_fill_plain(buf, ofs, flen);
+				mark[i].buf = idx;
+				mark[i].ofs = ofs;
+			}
+			if (numbered && ofs == 0)
+				gen_number(buf, *seq, (uint16_t)t->id);
 			slot->len = (uint16_t)flen;
 			ofs += flen;
 			slot->flags = ofs < len ? NS_MOREFRAG : 0;
@@ -141,8 +184,8 @@ static uint64_t tx_fill(struct thread *t, struct netmap_ring *ring,
 	return n;
 }
 
-/* A tx ring with room for one frame of len bytes, or NULL. */
-static struct netmap_ring *tx_ring_with_room(struct thread *t, unsigned int len)
+/* A tx ring with room for one frame of len bytes, or -1. */
+static int tx_ring_with_room(struct thread *t, unsigned int len)
 {
 	unsigned int r;
 
@@ -150,9 +193,9 @@ static struct netmap_ring *tx_ring_with_room(struct thread *t, unsigned int len)
 		struct netmap_ring *ring = nm_port_txring(&t->port, r);
 
 		if (nm_ring_space(ring) >= frags_for(ring, len))
-			return ring;
+			return (int)r;
 	}
-	return NULL;
+	return -1;
 }
 
 /*
@@ -186,7 +229,7 @@ static void tx_body(struct thread *t)
 		if (!turn)
 			continue;
 		/* Unpaced, poll() is the sync; paced, TXSYNC below is. */
-		if (rate <= 0 || !tx_ring_with_room(t, o->len)) {
+		if (rate <= 0 || tx_ring_with_room(t, o->len) < 0) {
 			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
 				goto out;
 			t->st.events++;
@@ -198,7 +241,7 @@ static void tx_body(struct thread *t)
 				want = t->quota - seq;
 			if (!want)
 				break;
-			budget -= tx_fill(t, nm_port_txring(&t->port, r), want, &seq);
+			budget -= tx_fill(t, r, want, &seq, o->verify);
 		}
 		t->st.packets = seq;
 		t->st.bytes = seq * o->len;
@@ -442,8 +485,8 @@ static void ping_body(struct thread *t)
 
 	t->st.tic = t0;
 	while (!gen_stop && (!o->count || seq < o->count)) {
-		struct netmap_ring *ring;
 		double sent_at, deadline;
+		int ring;
 		uint64_t next_seq = seq;
 		int found = 0, turn = gen_pace(o, o->rate, t0, seq, HUGE_VAL, NULL);
 
@@ -452,14 +495,14 @@ static void ping_body(struct thread *t)
 		if (!turn)
 			continue;
 		ring = tx_ring_with_room(t, o->len);
-		if (!ring) {
+		if (ring < 0) {
 			if (wait_port(t, POLLOUT, SLICE_MS) < 0)
 				return;
 			t->st.events++;
 			continue;
 		}
 		sent_at = gen_now();
-		tx_fill(t, ring, 1, &next_seq);
+		tx_fill(t, (unsigned int)ring, 1, &next_seq, 1);
 		if (sync_port(t, NIOCTXSYNC) < 0)
 			return;
 		deadline = sent_at + o->idle;
@@ -498,6 +541,35 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* Marks for every bound tx ring, none filled yet. */
+static void alloc_marks(const struct gen_opts *o, struct thread *t)
+{
+	const struct nm_ring_range *rr = &t->port.rings;
+	unsigned int r, n = rr->last_tx - rr->first_tx + 1;
+
+	t->marks = (struct tx_mark **)calloc(n, sizeof(*t->marks));
+	if (!t->marks)
+		gen_fatal(o, "out of memory");
+	t->nmarks = n;
+	for (r = 0; r < n; r++) {
+		uint32_t slots = nm_port_txring(&t->port, rr->first_tx + r)->num_slots;
+
+		t->marks[r] = (struct tx_mark *)malloc(slots * sizeof(struct tx_mark));
+		if (!t->marks[r])
+			gen_fatal(o, "out of memory");
+		memset(t->marks[r], 0xff, slots * sizeof(struct tx_mark));
+	}
+}
+
+static void free_marks(struct thread *t)
+{
+	unsigned int r;
+
+	for (r = 0; r < t->nmarks; r++)
+		free(t->marks[r]);
+	free(t->marks);
+}
+
 static void open_port(const struct gen_opts *o, struct thread *t)
 {
 	struct nm_port *p = &t->port;
@@ -528,6 +600,8 @@ static void open_port(const struct gen_opts *o, struct thread *t)
 	if (need_tx && frags_for(ring, o->len) > NM_MAX_FRAGS)
 		gen_fatal(o, "-l %u: more than %u slots of %u bytes", o->len,
 			  NM_MAX_FRAGS, ring->nr_buf_size);
+	if (o->role == GEN_TX || o->role == GEN_PING)
+		alloc_marks(o, t);
 	if (o->verbose)
 		fprintf(stderr, "%s: thread %u bound %s: mem id %u, %llu bytes; tx rings %u..%u, rx rings %u..%u of %u/%u; %u/%u slots of %u bytes\n",
 			o->prog, t->id, p->hdr.nr_name, p->reg.nr_mem_id,
@@ -574,6 +648,7 @@ int main(int argc, char **argv)
 			failed = 1;
 		}
 		gen_stats_merge(&all, &th[i].st);
+		free_marks(&th[i]);
 		nm_port_close(&th[i].port);
 	}
 	free(th);

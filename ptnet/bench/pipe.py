@@ -1,12 +1,18 @@
-"""`ptnet bench pipe`: netmap pipe throughput against the AF_PACKET baseline, in one lab boot.
+"""`ptnet bench pipe`: netmap pipe throughput against the user-space limit and the AF_PACKET
+baseline, in one lab boot.
 
-    pipe               pkt-gen tx on netmap:pipeB{1   ->  pkt-gen rx on netmap:pipeB}1
+    pipe_poll          pkt-gen tx on netmap:pipeB{1 -> pkt-gen rx on netmap:pipeB}1, one poll()
+                       per batch on each side (pkt-gen's default loop)
+    pipe_busy          the same with --busy-wait: NIOCTXSYNC/NIOCRXSYNC in a loop, no poll()
+    limit              ring-limit: the same exchange of slots through a netmap-shaped ring in user
+                       space, two threads on the same two CPUs, no system call
     afpacket           afpacket-gen tx on a veth end  ->  afpacket-gen rx on its peer
     afpacket_sendonly  afpacket-gen tx on a veth end, nobody reading (the sender's own rate)
 
-The headline ratio compares delivered packets with delivered packets (pipe/afpacket). The
-sender-only AF_PACKET rate is reported too, because that is what published AF_PACKET figures
-usually measure, and pipe/afpacket_sendonly is the stricter comparison.
+pipe_*/limit says how close the kernel path is to what the machine allows. The AF_PACKET ratios
+compare delivered packets with delivered packets; the sender-only AF_PACKET rate is reported too,
+because that is what published AF_PACKET figures usually measure. With --baseline REF the pipe
+scenarios run again with netmap.ko built from REF (pipe_poll_baseline, ...).
 """
 
 from ptnet.bench import traffic
@@ -23,7 +29,8 @@ def plan(runs: int, seconds: float) -> traffic.Plan:
         bench="pipe",
         setup=traffic.veth_setup(*VETH),
         scenarios=[
-            traffic.Scenario("pipe", *traffic.gen_pair(pkt_gen, PIPE_TX, PIPE_RX, seconds)),
+            *traffic.netmap_pair("pipe", pkt_gen, PIPE_TX, PIPE_RX, seconds),
+            traffic.limit(tool_path("ring-limit"), seconds),
             traffic.Scenario("afpacket", *traffic.gen_pair(afpacket, *VETH, seconds)),
             traffic.Scenario(
                 "afpacket_sendonly",
@@ -32,8 +39,11 @@ def plan(runs: int, seconds: float) -> traffic.Plan:
             ),
         ],
         ratios={
-            "pipe/afpacket": ("pipe", "afpacket"),
-            "pipe/afpacket_sendonly": ("pipe", "afpacket_sendonly"),
+            "pipe_poll/limit": ("pipe_poll", "limit"),
+            "pipe_busy/limit": ("pipe_busy", "limit"),
+            "pipe_poll/afpacket": ("pipe_poll", "afpacket"),
+            "pipe_busy/afpacket": ("pipe_busy", "afpacket"),
+            "pipe_poll/afpacket_sendonly": ("pipe_poll", "afpacket_sendonly"),
         },
         runs=runs,
         seconds=seconds,

@@ -3,15 +3,16 @@
 A plan says what to set up in the guest (modules, veth pairs, ...) and which tool pairs to run.
 Each scenario runs `runs` times: the receiver starts, then the sender sends for `seconds`; the
 receiver stops once traffic has been idle for RX_IDLE_S. A scenario without a receiver measures
-the sender alone. ptnet.bench.traffic_guest executes the plan inside the guest and saves the
-tools' raw outputs; this module builds the plan, boots the lab and turns outputs into figures:
-the measured side's packet rate per run, medians, and ratios of medians.
+the sender alone (measured "tx"), or is one process that moves the frames both ways and reports
+the receiving side (measured "rx": ring-limit). ptnet.bench.traffic_guest executes the plan inside
+the guest and saves the tools' raw outputs; this module builds the plan, boots the lab and turns
+outputs into figures: the measured side's packet rate per run, medians, and ratios of medians.
 """
 
 import json
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ class Scenario:
     # Non-empty: the receiver runs in a nested guest (booted once, before the first run) whose
     # NIC these QEMU arguments make; its argv names the NIC as netmap:$IF or $IF.
     nested_nic: list[str] = field(default_factory=list)
+    netmap: bool = False  # goes through netmap.ko (a --baseline module runs it again)
+    module: str | None = None  # the netmap.ko to have loaded for it (None: whichever is loaded)
 
 
 @dataclass
@@ -50,17 +53,59 @@ class Plan:
     boot_budget_s: float = 120.0  # the lab's boot and setup, and nested guests' boots
 
 
+BASELINE_SUFFIX = "_baseline"
+
+
+def with_baseline(plan: Plan, ours: Path, baseline: Path) -> Plan:
+    """The plan with each netmap scenario run again with the baseline module, after the others
+    (one rmmod/insmod each way per run), and the ratio ours/baseline of each."""
+    netmap = [sc for sc in plan.scenarios if sc.netmap]
+    mine = [replace(sc, module=str(ours)) if sc.netmap else sc for sc in plan.scenarios]
+    base = [replace(sc, name=sc.name + BASELINE_SUFFIX, module=str(baseline)) for sc in netmap]
+    ratios = dict(plan.ratios)
+    for sc in netmap:
+        ratios[f"{sc.name}/{sc.name}{BASELINE_SUFFIX}"] = (sc.name, sc.name + BASELINE_SUFFIX)
+    return replace(plan, scenarios=mine + base, ratios=ratios)
+
+
 def gen_pair(
-    tool: Path, tx_port: str, rx_port: str | None, seconds: float, extra: tuple[str, ...] = ()
+    tool: Path,
+    tx_port: str,
+    rx_port: str | None,
+    seconds: float,
+    extra: tuple[str, ...] = (),
+    both: tuple[str, ...] = (),
 ) -> tuple[list[str], list[str] | None]:
-    """Sender and receiver argv for pkt-gen-compatible tools, pinned to separate CPUs."""
+    """Sender and receiver argv for pkt-gen-compatible tools, pinned to separate CPUs; `extra`
+    goes to the sender, `both` to both sides."""
     tx = [str(tool), "-i", tx_port, "-f", "tx", "-l", str(FRAME_LEN), "--timeout", f"{seconds:g}"]
-    tx += [*extra, "-a", str(TX_CPU), "--json"]
+    tx += [*extra, *both, "-a", str(TX_CPU), "--json"]
     if rx_port is None:
         return tx, None
     rx = [str(tool), "-i", rx_port, "-f", "rx", "--idle", f"{RX_IDLE_S:g}"]
-    rx += ["--timeout", f"{seconds + 20:g}", "-a", str(RX_CPU), "--json"]
+    rx += ["--timeout", f"{seconds + 20:g}", *both, "-a", str(RX_CPU), "--json"]
     return tx, rx
+
+
+BUSY = ("--busy-wait",)  # pkt-gen's ioctl-driven loop; without it, one poll() per batch
+
+
+def netmap_pair(
+    name: str, tool: Path, tx_port: str, rx_port: str, seconds: float
+) -> list[Scenario]:
+    """NAME_poll and NAME_busy: pkt-gen's two loop styles from tx_port to rx_port."""
+    return [
+        Scenario(f"{name}_poll", *gen_pair(tool, tx_port, rx_port, seconds), netmap=True),
+        Scenario(
+            f"{name}_busy", *gen_pair(tool, tx_port, rx_port, seconds, both=BUSY), netmap=True
+        ),
+    ]
+
+
+def limit(tool: Path, seconds: float) -> Scenario:
+    """ring-limit: the user-space limit, sender on TX_CPU and receiver on RX_CPU, one process."""
+    argv = [str(tool), "-l", str(FRAME_LEN), "--timeout", f"{seconds:g}", "-a", str(TX_CPU)]
+    return Scenario("limit", [*argv, "--json"], None, measured="rx")
 
 
 def veth_setup(a: str, b: str) -> list[list[str]]:
@@ -99,14 +144,23 @@ def run_mpps(run: dict[str, Any], side: Literal["rx", "tx"]) -> float:
     return float(report["pps"]) / 1e6
 
 
+def scenario_mpps(run: dict[str, Any], sc: Scenario) -> float:
+    """The figure of one run of `sc`; a lone process measured "rx" reports on its own stdout."""
+    if sc.rx is None and sc.measured == "rx":
+        return run_mpps({**run, "rx": run.get("tx"), "rx_err": run.get("tx_err")}, "rx")
+    return run_mpps(run, sc.measured)
+
+
 def scenarios_of(plan: Plan, raw: dict[str, Any]) -> dict[str, harness.Scenario]:
     out: dict[str, harness.Scenario] = {}
     for sc in plan.scenarios:
         runs = raw.get(sc.name) or []
         if not runs:
             raise PtnetError(f"no runs of scenario {sc.name} in the guest's results")
-        s = harness.Scenario("mpps", [round(run_mpps(r, sc.measured), 4) for r in runs])
+        s = harness.Scenario("mpps", [round(scenario_mpps(r, sc), 4) for r in runs])
         s.extra["measured"] = sc.measured
+        if sc.module is not None:
+            s.extra["module"] = sc.module
         if sc.rx is not None:
             s.extra["tx_mpps"] = [round(run_mpps(r, "tx"), 4) for r in runs]
         out[sc.name] = s
@@ -119,7 +173,9 @@ def result(plan: Plan, raw: dict[str, Any], env: dict[str, Any]) -> dict[str, An
     )
 
 
-def run(kernel: Kernel, plan: Plan, modules: list[Path]) -> dict[str, Any]:
+def run(
+    kernel: Kernel, plan: Plan, modules: list[Path], env: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Boot the lab once with `modules` and execute `plan`; return the bench's JSON object."""
     from ptnet.lab import runner
 
@@ -149,6 +205,7 @@ def run(kernel: Kernel, plan: Plan, modules: list[Path]) -> dict[str, Any]:
     if cpus is not None and cpus < plan.smp:
         host.log(f"warning: the guest saw {cpus} CPU(s) of {plan.smp}")
     env = {
+        **(env or {}),
         "kernel": kernel.release,
         "accel": lab.accel,
         "smp": plan.smp,
@@ -165,12 +222,20 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
     return Plan(scenarios=scenarios, ratios=ratios, **data)
 
 
-def run_netmap(kernel: Kernel, plan: Plan) -> dict[str, Any]:
-    """Build our tools and netmap.ko for `kernel`, then run `plan` with the module loaded."""
+def run_netmap(kernel: Kernel, plan: Plan, baseline: str | None = None) -> dict[str, Any]:
+    """Build our tools and netmap.ko for `kernel`, then run `plan` with the module loaded; with
+    `baseline` (a git ref), also netmap.ko of that ref, which the netmap scenarios run again."""
+    from ptnet.bench import baseline as base
     from ptnet.build import kbuild
     from ptnet.build.tools import build_tools
     from ptnet.lab import modules
 
+    commit = base.resolve(baseline) if baseline is not None else None
     build_tools()
     kbuild.build_modules(kernel)
-    return run(kernel, plan, [modules.resolve(kernel, "netmap")])
+    ours = modules.resolve(kernel, "netmap")
+    env: dict[str, Any] = {}
+    if baseline is not None and commit is not None:
+        plan = with_baseline(plan, ours, base.build(kernel, baseline, commit))
+        env["baseline"] = {"ref": baseline, "commit": commit}
+    return run(kernel, plan, [ours], env)

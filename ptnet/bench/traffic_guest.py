@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ptnet.bench.traffic import RX_IDLE_S, Scenario, plan_from_json, run_mpps
+from ptnet.bench.traffic import RX_IDLE_S, Scenario, plan_from_json, scenario_mpps
 from ptnet.errors import PtnetError
 
 RX_START_S = 0.5  # head start of the receiver, so it is bound before the first frame
@@ -155,6 +155,14 @@ def one_run(sc: Scenario, rx: Receiver | None, seconds: float) -> dict[str, Any]
     return out
 
 
+def load_netmap(path: str) -> None:
+    """Replace the loaded netmap.ko with the one at `path`."""
+    for cmd in (["rmmod", "netmap"], ["insmod", path]):
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise PtnetError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+
+
 def main(argv: list[str]) -> int:
     plan = plan_from_json(json.loads(Path(argv[0]).read_text()))
     for cmd in plan.setup:
@@ -187,11 +195,20 @@ def main(argv: list[str]) -> int:
                     log(f"{sc.name}: {e}")
                     return 1
                 log(f"{sc.name}: the nested guest is up, its receiver bound")
+        loaded: str | None = None  # the module loaded at boot, until a scenario names one
         for i in range(plan.runs):
             for sc in plan.scenarios:
+                if sc.module is not None and sc.module != loaded:
+                    try:
+                        load_netmap(sc.module)
+                    except PtnetError as e:
+                        log(f"{sc.name}: {e}")
+                        return 1
+                    loaded = sc.module
+                    log(f"loaded {sc.module}")
                 run = one_run(sc, receivers[sc.name], plan.seconds)
                 try:
-                    figure = f"mpps={run_mpps(run, sc.measured):.4f}"
+                    figure = f"mpps={scenario_mpps(run, sc):.4f}"
                 except PtnetError as e:
                     figure = f"failed: {e}"
                 log(f"{sc.name} run {i + 1}/{plan.runs}: {figure}")

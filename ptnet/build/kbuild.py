@@ -88,6 +88,21 @@ def build_modules(kernel: Kernel) -> list[Path]:
     return built
 
 
+def build_other_dir(kernel: Kernel, src: Path, name: str) -> list[Path]:
+    """Build the module directory `src` (kernel/ of another revision, say) for `kernel`, the way
+    build_modules builds ours, into modules_dir(kernel)/name; return the .ko files."""
+    if not kernel.headers_installed:
+        raise UsageError(
+            f"the headers of {kernel.release} are not in the cache; "
+            f"run: ptnet kernel fetch --series {kernel.series}"
+        )
+    root = _check_tools(kernel)
+    out = modules_dir(kernel) / name
+    out.mkdir(parents=True, exist_ok=True)
+    with file_lock(modules_dir(kernel) / ".lock"):
+        return build_dir(kernel, src, out, root=root)
+
+
 def build_dir(
     kernel: Kernel,
     src: Path,

@@ -1,6 +1,7 @@
 """The user-space tools of kernel/tools/ and the netmap user headers, built into the cache.
 
-    build/tools/                       pkt-gen, afpacket-gen (static binaries) and make's objects
+    build/tools/                       pkt-gen, afpacket-gen, ring-limit, ... (static binaries)
+                                       and make's objects
     build/headers/include/net/         netmap.h, netmap_legacy.h, netmap_user.h (the default prefix)
 
 The tools build with kernel/tools/Makefile and O= pointing into the cache, so the checkout never
@@ -17,7 +18,7 @@ from ptnet import host, paths
 from ptnet.errors import UsageError
 from ptnet.locking import file_lock
 
-TOOLS = ("pkt-gen", "afpacket-gen", "nm-kloop-test", "vale-ctl", "bridge")
+TOOLS = ("pkt-gen", "afpacket-gen", "nm-kloop-test", "vale-ctl", "bridge", "ring-limit")
 HEADERS = ("netmap.h", "netmap_legacy.h", "netmap_user.h")
 
 

@@ -77,7 +77,7 @@ def test_pktgen_tx_to_kloop_rx(pname):
     cmd = _kloop_test("-i", f"{pname}{{1", "-f", "rx", "-n", str(n), "--verify", "--idle", "10")
     got, _ = pktgen.exchange(
         pktgen.spawn(cmd),
-        [gen, "-i", f"{pname}}}1", "-f", "tx", "-n", str(n), "-w", "1", "--json"],
+        [gen, "-i", f"{pname}}}1", "-f", "tx", "-n", str(n), "-w", "1", "--verify", "--json"],
         server_timeout=60,
     )
     assert (got["packets"], got["errors"], got["lost"], got["kloop_errno"]) == (n, 0, 0, 0)

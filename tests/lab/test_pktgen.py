@@ -4,11 +4,13 @@ The tools must be built on the host first (ptnet build tools): the guest sees th
 """
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 from nm import pktgen
+from nm.port import Port
 
 from ptnet import paths
 from ptnet.build.tools import tool_path
@@ -22,7 +24,8 @@ def test_tx_rx_over_a_pipe(pname, count, length):
     gen = str(tool_path("pkt-gen"))
     n = str(count)
     server = [gen, "-i", f"netmap:{pname}}}1", "-f", "rx", "-n", n, "--verify", "--json"]
-    client = [gen, "-i", f"netmap:{pname}{{1", "-f", "tx", "-n", n, "-l", str(length), "--json"]
+    client = [gen, "-i", f"netmap:{pname}{{1", "-f", "tx", "-n", n, "-l", str(length)]
+    client += ["--verify", "--json"]
     rx, tx = pktgen.exchange(pktgen.bound([*server, "--idle", "10"]), client)
     assert (tx["role"], tx["packets"], tx["bytes"]) == ("tx", count, count * length)
     assert (rx["role"], rx["packets"], rx["bytes"]) == ("rx", count, count * length)
@@ -49,6 +52,7 @@ def test_one_thread_per_ring(pname):
     n = str(count)
     server = [gen, "-i", f"netmap:{pname}}}1@conf:rings=2", "-f", "rx", "-p", "2", "-n", n]
     client = [gen, "-i", f"netmap:{pname}{{1@conf:rings=2", "-f", "tx", "-p", "2", "-n", n]
+    client.append("--verify")
     rx, tx = pktgen.exchange(
         pktgen.bound([*server, "--verify", "--json", "--idle", "10"], threads=2),
         [*client, "--json"],
@@ -67,6 +71,49 @@ def test_paced_tx(pname):
     assert (rx["packets"], rx["errors"]) == (count, 0)
     assert tx["seconds"] >= (count - 1) / rate * 0.95
     assert tx["pps"] <= rate * 1.05
+
+
+@pytest.mark.parametrize("path", ["pipe", "vale"])
+def test_busy_wait_moves_exact_counts(pname, path):
+    """--busy-wait on both sides (NIOCTXSYNC/NIOCRXSYNC in a loop, no poll()): every frame
+    arrives, in order; the reports say which loop ran. VALE drops what finds its receiver's
+    ring full, so its sender is paced, as in test_vale."""
+    gen = str(tool_path("pkt-gen"))
+    count = 20_000
+    n = str(count)
+    if path == "pipe":
+        tx_port, rx_port, pace = f"{pname}{{1", f"{pname}}}1", []
+    else:
+        tx_port, rx_port, pace = f"vale{pname}:a", f"vale{pname}:b@conf:slots=2048", ["-R", "20k"]
+    busy = ["--busy-wait", "--verify", "--json"]
+    server = [gen, "-i", rx_port, "-f", "rx", "-n", n, *busy, "--idle", "10"]
+    client = [gen, "-i", tx_port, "-f", "tx", "-n", n, *pace, *busy]
+    rx, tx = pktgen.exchange(pktgen.bound(server), client)
+    assert (tx["role"], tx["packets"], tx["loop"]) == ("tx", count, "busy")
+    assert (rx["role"], rx["packets"], rx["bytes"], rx["loop"]) == ("rx", count, count * 60, "busy")
+    assert (rx["errors"], rx["lost"]) == (0, 0)
+
+
+def test_poll_is_the_default_loop(pname):
+    gen = str(tool_path("pkt-gen"))
+    server = [gen, "-i", f"{pname}}}1", "-f", "rx", "-n", "100", "--json", "--idle", "10"]
+    rx, tx = pktgen.exchange(
+        pktgen.bound(server), [gen, "-i", f"{pname}{{1", "-f", "tx", "-n", "100", "--json"]
+    )
+    assert (tx["loop"], rx["loop"], rx["packets"]) == ("poll", "poll", 100)
+
+
+def test_tx_numbers_its_frames_only_with_verify(pname):
+    """Without --verify, tx writes each buffer once and leaves the frames unnumbered (sequence 0,
+    stream 0xffff); with it, each frame carries its sequence number and the stream 0."""
+    gen = str(tool_path("pkt-gen"))
+    sw = f"vale{pname}"
+    with Port.open(f"{sw}:rx") as rx:
+        for extra, want in (([], [(0, 0xFFFF)] * 3), (["--verify"], [(0, 0), (1, 0), (2, 0)])):
+            pktgen.run_json([gen, "-i", f"{sw}:tx", "-f", "tx", "-n", "3", "--json", *extra])
+            rx.rxsync()
+            frames = [b"".join(p) for p in rx.rx_rings[0].take()]
+            assert [struct.unpack_from(">QH", f, 46) for f in frames] == want, extra
 
 
 # Legacy NIOCREGIF through nm_open(), the way stock QEMU's backend and classic programs use it.

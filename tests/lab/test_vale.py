@@ -507,7 +507,8 @@ def test_pkt_gen_tx_to_rx_exact_counts(sw):
         assert rx.stderr is not None
         line = rx.stderr.readline()
         assert " bound " in line, line
-        tx_argv = [gen, "-i", f"{sw}:a", "-f", "tx", "-n", str(count), "-R", "20k", "--json"]
+        tx_argv = [gen, "-i", f"{sw}:a", "-f", "tx", "-n", str(count), "-R", "20k"]
+        tx_argv += ["--verify", "--json"]  # numbered frames: the receiver checks their order
         tx = subprocess.run(tx_argv, capture_output=True, text=True, timeout=60)
         out, err = rx.communicate(timeout=60)
     finally:
