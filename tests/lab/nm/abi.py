@@ -1,8 +1,8 @@
 """ctypes mirrors of the netmap user ABI (API 14), x86-64 LP64.
 
 One class per C struct of kernel/include/uapi/net/netmap.h and netmap_legacy.h, with the same
-field names, plus the constants tests need. tests/integration/test_netmap_ctypes.py checks every size
-and offset here against the C header compiled with gcc, and against docs/abi facts.
+field names, plus the constants tests need. tests/integration/test_netmap_ctypes.py checks every
+size and offset here against the C header compiled with gcc, and against docs/abi facts.
 """
 
 import ctypes
