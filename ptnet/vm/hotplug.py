@@ -12,15 +12,8 @@ from ptnet.errors import PtnetError, UsageError
 from ptnet.model.ports import PortSpec
 from ptnet.plan import devices
 from ptnet.plan.ports import VmPort, check_port_for_mode, vm_port, vm_port_nic
-from ptnet.vm.lifecycle import (
-    backend_for,
-    check_ports_available,
-    find,
-    locked,
-    ready_timeout,
-    slowdown,
-    wait_ports,
-)
+from ptnet.vm.launch import check_ports_available
+from ptnet.vm.lifecycle import backend_for, find, locked, ready_timeout, slowdown, wait_ports
 
 
 def added_port(record: base.Record, port: PortSpec) -> VmPort:
