@@ -21,18 +21,24 @@ from typing import Any
 
 from ptnet import paths
 from ptnet.errors import PtnetError
+from ptnet.model.ports import parse_port
+from ptnet.model.vm import BackendName, VmSpec
+from ptnet.plan.ports import VmPort
 from ptnet.plan.qemu_argv import Launch
 
 
-def runtime_dir() -> Path:
+def runtime_path() -> Path:
+    """Where the runtime directory is (not created: see runtime_dir)."""
     if env := os.environ.get("PTNET_RUNTIME_DIR"):
-        base = Path(env)
-    elif xdg := os.environ.get("XDG_RUNTIME_DIR"):
-        base = Path(xdg) / "ptnet"
-    else:
-        base = Path(f"/tmp/ptnet-{os.getuid()}")
-    _private_dir(base)
-    return base
+        return Path(env)
+    if xdg := os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(xdg) / "ptnet"
+    return Path(f"/tmp/ptnet-{os.getuid()}")
+
+
+def runtime_dir() -> Path:
+    """The runtime directory, created private (0700) or checked to be."""
+    return _private_dir(runtime_path())
 
 
 def _private_dir(path: Path) -> Path:
@@ -48,7 +54,7 @@ def _private_dir(path: Path) -> Path:
 
 
 def vm_run_dir(name: str) -> Path:
-    return runtime_dir() / "vms" / name
+    return runtime_path() / "vms" / name
 
 
 def make_run_dir(name: str) -> Path:
@@ -74,11 +80,16 @@ def known_hosts(name: str) -> Path:
 
 @dataclass
 class Record:
-    """What ptnet knows of one VM; enough to reach it, show it and take it down."""
+    """What ptnet knows of one VM; enough to reach it, show it and take it down.
+
+    `settings` is the VmSpec it was started with, less its ports; `ports` are the ports it has
+    now, with the number and MAC each was given (hot-plug adds and removes them here).
+    """
 
     name: str
-    backend: str
-    spec: dict[str, Any]
+    backend: BackendName
+    settings: dict[str, Any]
+    ports: list[VmPort]
     image: dict[str, str]  # name, key, dir
     ssh_port: int
     run_dir: str
@@ -91,7 +102,19 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "ports": [{"spec": str(p.spec), "index": p.index, "mac": p.mac} for p in self.ports],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Record":
+        ports = [VmPort(parse_port(p["spec"]), int(p["index"]), p["mac"]) for p in data["ports"]]
+        return cls(**{**data, "backend": BackendName(data["backend"]), "ports": ports})
+
+    def spec(self) -> VmSpec:
+        """The VM as it is now: its settings with its current ports."""
+        return VmSpec.from_dict({**self.settings, "ports": [str(p.spec) for p in self.ports]})
 
 
 def state_file(name: str) -> Path:
@@ -101,10 +124,10 @@ def state_file(name: str) -> Path:
 def load_record(name: str) -> Record | None:
     path = state_file(name)
     try:
-        return Record(**json.loads(path.read_text()))
+        return Record.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise PtnetError(f"{path} is not a ptnet VM record ({exc}); remove it") from exc
 
 

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 from ptnet import host, paths
 from ptnet.backend import base
 from ptnet.errors import PtnetError
+from ptnet.model.ports import parse_port
+from ptnet.model.vm import BackendName
 from ptnet.plan.libvirt_xml import NS, domain_xml
+from ptnet.plan.ports import VmPort
 from ptnet.plan.qemu_argv import Launch
 
 if TYPE_CHECKING:
@@ -63,26 +66,30 @@ def _metadata(dom: "libvirt.virDomain") -> ET.Element | None:
 
 def _record(dom: "libvirt.virDomain", meta: ET.Element) -> base.Record:
     name = dom.name()
-    ports = [p.get("spec", "") for p in meta if p.tag.endswith("port")]
+    ports = [
+        VmPort(parse_port(p.get("spec", "")), int(p.get("index", "0")), p.get("mac", ""))
+        for p in meta
+        if p.tag.endswith("port")
+    ]
     return base.Record(
         name=name,
-        backend="libvirt",
-        spec={
+        backend=BackendName.libvirt,
+        settings={
             "name": name,
             "image": meta.get("image", ""),
             "cpus": int(meta.get("cpus", "1")),
             "mem_mb": int(meta.get("mem-mb", "0")),
-            "backend": "libvirt",
+            "backend": BackendName.libvirt.value,
             "port_mode": meta.get("port-mode", ""),
-            "ports": ports,
         },
+        ports=ports,
         image={"name": meta.get("image", ""), "key": meta.get("image-key", "")},
         ssh_port=int(meta.get("ssh-port", "0")),
         run_dir=meta.get("run-dir", ""),
         console_log=meta.get("console-log", ""),
         known_hosts=str(base.known_hosts(name)),
         accel=meta.get("accel", ""),
-        extra={"uri": uri(), "lab": meta.get("lab", ""), "chain": meta.get("chain", "")},
+        extra={"uri": uri(), "lab": meta.get("lab", "")},
     )
 
 

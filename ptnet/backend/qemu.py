@@ -18,6 +18,7 @@ from typing import Any
 from ptnet import host
 from ptnet.backend import base
 from ptnet.errors import PtnetError
+from ptnet.model.vm import BackendName
 from ptnet.plan.qemu_argv import Launch, qemu_argv
 
 QMP_TIMEOUT = 5.0
@@ -127,8 +128,9 @@ class QemuBackend(base.Backend):
             found.append(
                 base.Record(
                     name=name,
-                    backend=self.name,
-                    spec={"name": name},
+                    backend=BackendName.qemu,
+                    settings={"name": name},
+                    ports=[],
                     image={},
                     ssh_port=_ssh_port(argv),
                     run_dir=run_dir,

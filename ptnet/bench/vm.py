@@ -28,8 +28,8 @@ def help_latency_ms() -> float:
 
 
 def run(boots: int, helps: int, backend: str = "qemu") -> dict[str, Any]:
-    from ptnet import backend as backends
     from ptnet.model.vm import VmSpec
+    from ptnet.vm import lifecycle as backends
 
     name = f"bench-vm-{os.getpid()}"
     spec = VmSpec(name=name, backend=backend)

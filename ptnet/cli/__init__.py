@@ -32,6 +32,18 @@ app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
 
 
+def _plain_help(typer_app: typer.Typer) -> None:
+    """Help in click's plain layout for `typer_app` and every group under it: typer's rich layout
+    writes a type after each flag (`--dry-run <bool>`), which takes no value."""
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _plain_help(group.typer_instance)
+
+
+_plain_help(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:

@@ -1,26 +1,21 @@
 """`ptnet port`: netmap port specs (the names `ptnet vm --port` and netmap programs take)."""
 
-import enum
 import json
 from typing import Annotated
 
 import typer
 
 from ptnet.cli.output import Format, FormatChoice, emit_table
+from ptnet.model.vm import PortMode
 
 app = typer.Typer(help="Check netmap port specs.", no_args_is_help=True)
-
-
-class ModeChoice(enum.StrEnum):
-    passthrough = "passthrough"
-    emulated = "emulated"
 
 
 @app.command()
 def check(
     specs: Annotated[list[str], typer.Argument(help="Port specs, e.g. vale1:10 netmap:eth0-1.")],
     mode: Annotated[
-        ModeChoice | None,
+        PortMode | None,
         typer.Option(help="Also check that a VM can use each port in this mode."),
     ] = None,
     fmt: Format = FormatChoice.table,
@@ -32,7 +27,7 @@ def check(
     ports = [parse_port(s) for s in specs]
     if mode is not None:
         for p in ports:
-            check_port_for_mode(p, mode.value)
+            check_port_for_mode(p, mode)
     rows = [{"input": s, **p.to_dict()} for s, p in zip(specs, ports, strict=True)]
     if fmt is FormatChoice.json:
         print(json.dumps(rows, indent=2))

@@ -1,6 +1,5 @@
 """`ptnet vm`: VMs with netmap ports on direct QEMU (default) or libvirt, reached over SSH."""
 
-import enum
 import json
 import sys
 from typing import Annotated
@@ -8,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ptnet.cli.output import Format, FormatChoice, emit_table
+from ptnet.model.vm import BackendName, PortMode
 
 app = typer.Typer(
     help="Boot, reach and stop VMs with netmap ports (QEMU direct or libvirt).",
@@ -15,16 +15,6 @@ app = typer.Typer(
 )
 port_app = typer.Typer(help="Hot-plug netmap ports into a running VM (QMP).", no_args_is_help=True)
 app.add_typer(port_app, name="port")
-
-
-class BackendChoice(enum.StrEnum):
-    qemu = "qemu"
-    libvirt = "libvirt"
-
-
-class PortModeChoice(enum.StrEnum):
-    passthrough = "passthrough"
-    emulated = "emulated"
 
 
 Name = Annotated[str, typer.Argument(help="The VM's name.", show_default=False)]
@@ -52,37 +42,37 @@ def up(
     ] = None,
     image: Annotated[str, typer.Option(help="Guest image recipe (images/NAME).")] = "default",
     cpus: Annotated[int, typer.Option(help="Virtual CPUs.")] = 1,
-    mem: Annotated[str, typer.Option(help="Memory: MiB, or with an M or G suffix.")] = "512",
-    backend: Annotated[BackendChoice, typer.Option(help="Who runs QEMU.")] = BackendChoice.qemu,
+    mem: Annotated[str, typer.Option(help="Memory: a size (512M, 2G) or MiB.")] = "512M",
+    backend: Annotated[BackendName, typer.Option(help="Who runs QEMU.")] = BackendName.qemu,
     port_mode: Annotated[
-        PortModeChoice, typer.Option(help="ptnet passthrough, or QEMU copying into virtio-net.")
-    ] = PortModeChoice.passthrough,
+        PortMode, typer.Option(help="ptnet passthrough, or QEMU copying into virtio-net.")
+    ] = PortMode.passthrough,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the QEMU command line or domain XML only.")
     ] = False,
     fmt: Format = FormatChoice.table,
 ) -> None:
     """Start VM NAME and return once SSH answers and its ports are up (idempotent)."""
-    from ptnet import backend as backends
     from ptnet.model.ports import parse_port
     from ptnet.model.vm import VmSpec, parse_mem
+    from ptnet.vm import lifecycle
 
     spec = VmSpec(
         name=name,
         image=image,
         cpus=cpus,
         mem_mb=parse_mem(mem),
-        backend=backend.value,
-        port_mode=port_mode.value,
+        backend=backend,
+        port_mode=port_mode,
         ports=tuple(parse_port(p) for p in ports or []),
     )
     if dry_run:
-        print(backends.dry_run(spec))
+        print(lifecycle.dry_run(spec))
         return
-    record, started = backends.up(spec)
+    record, started = lifecycle.up(spec)
     if not started:
         print(f"ptnet: {name} is already up", file=sys.stderr)
-    _print([backends.status(record)], fmt, single=True)
+    _print([lifecycle.status(record)], fmt, single=True)
 
 
 @app.command()
@@ -91,17 +81,17 @@ def down(
     all_vms: Annotated[bool, typer.Option("--all", help="Every VM of this lab.")] = False,
 ) -> None:
     """Stop VM NAME (or --all) and remove its processes, sockets and state."""
-    from ptnet import backend as backends
     from ptnet.errors import UsageError
+    from ptnet.vm import lifecycle
 
     if all_vms == (name is not None):
         raise UsageError("give a VM name or --all (not both)")
     if all_vms:
-        for n in backends.down_all():
+        for n in lifecycle.down_all():
             print(f"ptnet: {n} is down", file=sys.stderr)
         return
     assert name is not None
-    if backends.down(name):
+    if lifecycle.down(name):
         print(f"ptnet: {name} is down", file=sys.stderr)
     else:
         print(f"ptnet: no VM named {name}; nothing to do", file=sys.stderr)
@@ -110,17 +100,17 @@ def down(
 @app.command("list")
 def list_vms(fmt: Format = FormatChoice.table) -> None:
     """The VMs of this lab, from local state and from what the backends see."""
-    from ptnet import backend as backends
+    from ptnet.vm import lifecycle
 
-    _print([backends.status(r) for r in backends.discovered()], fmt)
+    _print([lifecycle.status(r) for r in lifecycle.discovered()], fmt)
 
 
 @app.command()
 def show(name: Name, fmt: Format = FormatChoice.table) -> None:
     """Everything ptnet knows about VM NAME."""
-    from ptnet import backend as backends
+    from ptnet.vm import lifecycle
 
-    _print([backends.status(backends.find(name))], fmt, single=True)
+    _print([lifecycle.status(lifecycle.find(name))], fmt, single=True)
 
 
 Command = Annotated[list[str] | None, typer.Argument(help="The command, after --.")]
@@ -131,10 +121,10 @@ def ssh(name: Name, command: Command = None) -> None:
     """Open an SSH session in VM NAME (or run COMMAND), with the host key pinned."""
     import os
 
-    from ptnet import backend as backends
     from ptnet.guest import ssh as guest_ssh
+    from ptnet.vm import lifecycle
 
-    argv = guest_ssh.openssh_argv(backends.target(backends.find(name)), command or [])
+    argv = guest_ssh.openssh_argv(lifecycle.target(lifecycle.find(name)), command or [])
     sys.stdout.flush()
     os.execv(argv[0], argv)
 
@@ -148,15 +138,15 @@ def exec_(
     """Run COMMAND in VM NAME over SSH; stream its output and exit with its exit code."""
     import shlex
 
-    from ptnet import backend as backends
     from ptnet.errors import UsageError
     from ptnet.guest import ssh as guest_ssh
+    from ptnet.vm import lifecycle
 
     words = command or []
     if not words:
         raise UsageError("no command given; put it after --, as in: ptnet vm exec NAME -- uname -r")
     result = guest_ssh.run(
-        backends.target(backends.find(name)),
+        lifecycle.target(lifecycle.find(name)),
         shlex.join(words),
         timeout=timeout,
         stdout=sys.stdout.buffer,
@@ -168,9 +158,10 @@ def exec_(
 @app.command()
 def console(name: Name) -> None:
     """Attach to VM NAME's serial console (a root shell); Ctrl-] detaches."""
-    from ptnet import backend as backends
+    from ptnet.vm import console as vm_console
+    from ptnet.vm import lifecycle
 
-    backends.console(backends.find(name))
+    vm_console.attach(lifecycle.find(name))
 
 
 @app.command()
@@ -192,10 +183,9 @@ def validate(
     fmt: Format = FormatChoice.table,
 ) -> None:
     """pkt-gen in the guest on its first port against a peer pkt-gen on the host: pass or fail."""
-    from ptnet import backend as backends
-    from ptnet.guest import pktgen
+    from ptnet.vm.validate import validate as validate_vm
 
-    verdict = pktgen.validate(backends.find(name), peer=peer, count=count, size=size, rate=rate)
+    verdict = validate_vm(name, peer=peer, count=count, size=size, rate=rate)
     if fmt is FormatChoice.json:
         print(json.dumps(verdict, indent=2))
     else:
@@ -207,16 +197,18 @@ def validate(
 @port_app.command("add")
 def port_add(name: Name, spec: Annotated[str, typer.Argument(help="The port spec.")]) -> None:
     """Hot-plug netmap port SPEC into VM NAME."""
-    from ptnet import backend as backends
+    from ptnet.model.ports import parse_port
+    from ptnet.vm import hotplug
 
-    nid = backends.port_add(name, spec)
-    print(f"ptnet: {spec} is {nid} in {name}", file=sys.stderr)
+    port = hotplug.port_add(name, parse_port(spec))
+    print(f"ptnet: {port.spec} is {port.id} in {name} (MAC {port.mac})", file=sys.stderr)
 
 
 @port_app.command("del")
 def port_del(name: Name, spec: Annotated[str, typer.Argument(help="The port spec.")]) -> None:
     """Unplug netmap port SPEC from VM NAME."""
-    from ptnet import backend as backends
+    from ptnet.model.ports import parse_port
+    from ptnet.vm import hotplug
 
-    backends.port_del(name, spec)
+    hotplug.port_del(name, parse_port(spec))
     print(f"ptnet: {spec} is gone from {name}", file=sys.stderr)

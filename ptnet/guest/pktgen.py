@@ -8,13 +8,12 @@ import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ptnet.build.tools import tool_path
 from ptnet.errors import PtnetError, UsageError
+from ptnet.guest import ssh
 from ptnet.model.ports import PortSpec, parse_port
-
-if TYPE_CHECKING:
-    from ptnet.backend.base import Record
 
 _COUNTS = re.compile(
     r"^(?P<verb>Sent|Received|Answered|Ping-pong rounds:) (?P<packets>\d+) packets (?P<bytes>\d+) "
@@ -99,44 +98,42 @@ def verdict(tx: Summary, rx: Summary, count: int, size: int) -> dict[str, Any]:
 
 
 def validate(
-    record: "Record", *, peer: str | None, count: int, size: int, rate: int
+    vm: str,
+    guest: ssh.Target,
+    port: PortSpec,
+    mac: str,
+    *,
+    slowdown: float,
+    peer: str | None,
+    count: int,
+    size: int,
+    rate: int,
 ) -> dict[str, Any]:
-    from ptnet.backend import slowdown, target
-    from ptnet.build.tools import tool_path
-    from ptnet.guest import ssh
-    from ptnet.plan.ports import port_mac
-
-    ports = record.spec.get("ports", [])
-    if not ports:
-        raise PtnetError(f"VM {record.name} has no netmap port to validate; up it with --port")
-    port = parse_port(ports[0])
+    """pkt-gen receives `count` frames in guest `vm` on the NIC with `mac` (its `port`), and a
+    host pkt-gen sends them from `peer`; `slowdown` stretches the guest's deadlines."""
     peer_spec = str(parse_port(peer)) if peer else default_peer(port)
-    mac = port_mac(record.name, 0)
     find_if = (
         f"for d in /sys/class/net/*; do [ $(cat $d/address) = {mac} ] && echo ${{d##*/}}; done"
     )
-    slow = slowdown(record.accel)  # the guest's answers take this many times longer
-    ifname = ssh.run(target(record), find_if, timeout=30 * slow).stdout.decode().strip()
+    ifname = ssh.run(guest, find_if, timeout=30 * slowdown).stdout.decode().strip()
     if not ifname:
-        raise PtnetError(f"VM {record.name} has no NIC with {port}'s MAC {mac}")
+        raise PtnetError(f"VM {vm} has no NIC with {port}'s MAC {mac}")
     n, length = str(count), str(size)
-    client = ssh.connect(target(record))
+    client = ssh.connect(guest)
     try:
         transport = client.get_transport()
         assert transport is not None
         chan = transport.open_session(timeout=ssh.CONNECT_TIMEOUT)
         chan.exec_command(f"pkt-gen -i netmap:{ifname} -f rx -n {n} -v --idle 10")
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + BIND_TIMEOUT * slow
+        deadline = time.monotonic() + BIND_TIMEOUT * slowdown
         while b" bound " not in err:
             if chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             elif chan.exit_status_ready():
-                raise PtnetError(f"pkt-gen in {record.name} ended early: {err.decode()[-200:]}")
+                raise PtnetError(f"pkt-gen in {vm} ended early: {err.decode()[-200:]}")
             elif time.monotonic() > deadline:
-                raise PtnetError(
-                    f"pkt-gen in {record.name} did not bind in {BIND_TIMEOUT * slow:g} s"
-                )
+                raise PtnetError(f"pkt-gen in {vm} did not bind in {BIND_TIMEOUT * slowdown:g} s")
             else:
                 time.sleep(0.05)
         gen = str(tool_path("pkt-gen"))
@@ -148,14 +145,14 @@ def validate(
             timeout=600,
             check=False,
         )
-        deadline = time.monotonic() + 60 * slow
+        deadline = time.monotonic() + 60 * slowdown
         while not chan.exit_status_ready() or chan.recv_ready() or chan.recv_stderr_ready():
             if chan.recv_ready():
                 out += chan.recv(65536)
             elif chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             elif time.monotonic() > deadline:
-                raise PtnetError(f"pkt-gen in {record.name} did not finish in {60 * slow:g} s")
+                raise PtnetError(f"pkt-gen in {vm} did not finish in {60 * slowdown:g} s")
             else:
                 time.sleep(0.05)
     finally:
@@ -164,4 +161,4 @@ def validate(
         raise PtnetError(f"host pkt-gen on {peer_spec} failed: {tx_proc.stderr.strip()[-200:]}")
     tx = parse_summary(tx_proc.stdout + tx_proc.stderr)
     rx = parse_summary((out + err).decode(errors="replace"))
-    return {"vm": record.name, "port": str(port), "peer": peer_spec, **verdict(tx, rx, count, size)}
+    return {"vm": vm, "port": str(port), "peer": peer_spec, **verdict(tx, rx, count, size)}

@@ -1,15 +1,29 @@
 """A VM as the user asks for it: name, image, size, backend and netmap ports. Pure data, no I/O."""
 
+import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import PortSpec, parse_port
 
-Backend = Literal["qemu", "libvirt"]
-BACKENDS: tuple[Backend, ...] = ("qemu", "libvirt")
-PortMode = Literal["passthrough", "emulated"]
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class BackendName(enum.StrEnum):
+    """Who runs a VM's QEMU: ptnet itself, or libvirt."""
+
+    qemu = "qemu"
+    libvirt = "libvirt"
+
+
+class PortMode(enum.StrEnum):
+    """How a netmap port reaches the guest: its own rings (ptnet), or copied into virtio-net."""
+
+    passthrough = "passthrough"
+    emulated = "emulated"
+
 
 # A VM name is also its guest hostname and (on libvirt) its domain name.
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
@@ -37,14 +51,22 @@ def parse_mem(text: str) -> int:
     return mb
 
 
+def _choice(kind: type[E], what: str, value: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        names = " or ".join(kind)
+        raise UsageError(f"unknown {what} {value!r}; choose {names}") from None
+
+
 @dataclass(frozen=True)
 class VmSpec:
     name: str
     image: str = "default"
     cpus: int = 1
     mem_mb: int = 512
-    backend: Backend = "qemu"
-    port_mode: PortMode = "passthrough"
+    backend: BackendName = BackendName.qemu
+    port_mode: PortMode = PortMode.passthrough
     ports: tuple[PortSpec, ...] = ()
 
     def __post_init__(self) -> None:
@@ -53,8 +75,9 @@ class VmSpec:
             raise UsageError(f"bad --cpus {self.cpus}: 1 to {MAX_CPUS}")
         if self.mem_mb < MIN_MEM_MB:
             raise UsageError(f"bad --mem {self.mem_mb}: at least {MIN_MEM_MB} MiB")
-        if self.backend not in BACKENDS:
-            raise UsageError(f"unknown backend {self.backend!r}; choose qemu or libvirt")
+        # Specs read back from records hold plain strings: make them the enums.
+        object.__setattr__(self, "backend", _choice(BackendName, "backend", self.backend))
+        object.__setattr__(self, "port_mode", _choice(PortMode, "port mode", self.port_mode))
         seen: set[str] = set()
         for p in self.ports:
             if str(p) in seen:
@@ -67,8 +90,8 @@ class VmSpec:
             "image": self.image,
             "cpus": self.cpus,
             "mem_mb": self.mem_mb,
-            "backend": self.backend,
-            "port_mode": self.port_mode,
+            "backend": self.backend.value,
+            "port_mode": self.port_mode.value,
             "ports": [str(p) for p in self.ports],
         }
 

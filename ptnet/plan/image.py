@@ -24,7 +24,6 @@ from ptnet.errors import UsageError
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LIST_KEYS = ("packages", "kernel_modules", "tools", "commands")
 _KNOWN_KEYS = frozenset({"description", "kernel", "ptnet_modules", "extends", *_LIST_KEYS})
-DEFAULT_IMAGE = "default"
 
 
 def images_dir() -> Path:

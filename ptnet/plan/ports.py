@@ -1,4 +1,4 @@
-"""A VM's netmap ports as QEMU arguments. Pure: specs in, argv out.
+"""A VM's netmap ports as NICs (ptnet/plan/devices.py). Pure: specs in, descriptions out.
 
 Each port becomes one `-netdev netmap` backend and one guest NIC:
 
@@ -12,13 +12,12 @@ QEMU's netmap backend hands `ifname` to nm_open(), so it is the whole canonical 
 
 import hashlib
 import re
-from typing import Literal
+from dataclasses import dataclass
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import PortSpec
-
-PortMode = Literal["passthrough", "emulated"]
-PORT_MODES: tuple[PortMode, ...] = ("passthrough", "emulated")
+from ptnet.model.vm import PortMode
+from ptnet.plan.devices import Device, Netdev, Nic
 
 _QEMU_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # QEMU's rule for -netdev/-device ids
 _LIBVIRT_ALIAS = re.compile(r"(hostnet|net)[0-9]+")  # the ids libvirt gives its own NICs
@@ -27,7 +26,7 @@ _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 
 def check_port_for_mode(port: PortSpec, mode: PortMode) -> None:
     """Refuse, with the reason, a spec that QEMU cannot use as a VM's NIC in this mode."""
-    if mode not in PORT_MODES:
+    if mode not in list(PortMode):
         raise UsageError(f"unknown port mode '{mode}' (passthrough or emulated)")
     why = _unusable(port, mode)
     if why:
@@ -58,11 +57,6 @@ def _unusable(port: PortSpec, mode: PortMode) -> str | None:
     return None
 
 
-def _qemu_value(text: str) -> str:
-    """A value inside a QEMU `key=value,...` option: commas doubled."""
-    return text.replace(",", ",,")
-
-
 def _check_id(netdev_id: str) -> None:
     if not _QEMU_ID.fullmatch(netdev_id):
         raise UsageError(
@@ -77,31 +71,54 @@ def _check_mac(mac: str) -> None:
         raise UsageError(f"bad MAC address '{mac}': a multicast address cannot be a NIC's")
 
 
-def qemu_port_args(port: PortSpec, netdev_id: str, mac: str, mode: PortMode) -> list[str]:
-    """The `-netdev` and `-device` arguments that give a VM this port as a NIC."""
+@dataclass(frozen=True)
+class VmPort:
+    """One port of a VM: its spec, its number (never reused while the VM runs) and its MAC."""
+
+    spec: PortSpec
+    index: int
+    mac: str
+
+    @property
+    def id(self) -> str:
+        """The id of the port's netdev (its NIC's id adds -nic)."""
+        return f"port{self.index}"
+
+
+def vm_port(vm_name: str, spec: PortSpec, index: int) -> VmPort:
+    return VmPort(spec, index, port_mac(vm_name, index))
+
+
+def vm_port_nic(port: VmPort, mode: PortMode) -> Nic:
+    return port_nic(port.spec, port.id, port.mac, mode)
+
+
+def port_nic(port: PortSpec, netdev_id: str, mac: str, mode: PortMode) -> Nic:
+    """The netmap netdev and the guest NIC that give a VM this port."""
     check_port_for_mode(port, mode)
     _check_id(netdev_id)
     _check_mac(mac)
-    netdev = f"netmap,id={netdev_id},ifname={_qemu_value(port.ifname)}"
-    if mode == "passthrough":
-        return [
-            "-netdev",
-            netdev + ",passthrough=on",
-            "-device",
-            f"ptnet-pci,netdev={netdev_id},mac={mac}",
-        ]
-    return ["-netdev", netdev, "-device", f"virtio-net-pci,netdev={netdev_id},mac={mac}"]
+    passthrough = mode == PortMode.passthrough
+    netdev = Netdev(
+        "netmap",
+        netdev_id,
+        (("ifname", port.ifname), ("passthrough", True))
+        if passthrough
+        else (("ifname", port.ifname),),
+    )
+    driver = "ptnet-pci" if passthrough else "virtio-net-pci"
+    return Nic(netdev, Device(driver, f"{netdev_id}-nic", (("netdev", netdev_id), ("mac", mac))))
 
 
-def libvirt_port_args(port: PortSpec, netdev_id: str, mac: str, mode: PortMode) -> list[str]:
-    """The same arguments, for `<qemu:commandline>` `<qemu:arg value=.../>` of a domain.
+def libvirt_port_nic(port: PortSpec, netdev_id: str, mac: str, mode: PortMode) -> Nic:
+    """The same NIC, for a libvirt domain's `<qemu:commandline>`.
 
     libvirt names its own NICs' backends and devices `hostnetN` and `netN`, so those ids
     would collide with the domain's own and are refused.
     """
     if _LIBVIRT_ALIAS.fullmatch(netdev_id):
         raise UsageError(f"bad netdev id '{netdev_id}': libvirt uses it for its own NICs")
-    return qemu_port_args(port, netdev_id, mac, mode)
+    return port_nic(port, netdev_id, mac, mode)
 
 
 def port_mac(vm_name: str, index: int) -> str:

@@ -68,6 +68,16 @@ def cli(qemu_binary):
     ptnet("vm", "down", "--all")
 
 
+def validate(cli) -> dict:
+    """`ptnet vm validate pt1` against vale1:11: its JSON verdict."""
+    checked = cli(
+        "vm", "validate", "pt1", "--peer", "vale1:11", "--count", str(COUNT),
+        "--rate", str(RATE), "--format", "json", timeout=900,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return json.loads(checked.stdout)
+
+
 def test_vm_up_with_a_vale_port_validates_and_goes_down_clean(cli):
     up = cli("vm", "up", "pt1", "--port", "vale1:10", "--format", "json", timeout=1200)
     assert up.returncode == 0, up.stderr
@@ -85,12 +95,7 @@ def test_vm_up_with_a_vale_port_validates_and_goes_down_clean(cli):
     assert mods.returncode == 0, mods.stderr
     assert "ptnet_guest" in mods.stdout and "netmap" in mods.stdout
 
-    checked = cli(
-        "vm", "validate", "pt1", "--peer", "vale1:11", "--count", str(COUNT),
-        "--rate", str(RATE), "--format", "json", timeout=900,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    verdict = json.loads(checked.stdout)
+    verdict = validate(cli)
     assert verdict["verdict"] == "pass", verdict
     assert (verdict["tx"]["packets"], verdict["rx"]["packets"]) == (COUNT, COUNT)
     assert verdict["rx"]["bytes"] == COUNT * 60 and verdict["rx"]["errors"] == 0
@@ -118,6 +123,15 @@ def test_vm_up_with_a_vale_port_validates_and_goes_down_clean(cli):
     # own, and that device goes with its last ptnet-pci (QEMU unplugs it; the guest ejects it).
     memdevs = cli("vm", "exec", "pt1", "--", "sh", "-c", MEMDEVS_AFTER_UNPLUG, timeout=600)
     assert memdevs.stdout.split() == ["1"], memdevs
+
+    # A port added now gets the next number and MAC; the port given at `up` can go too, and
+    # validate then finds the added port's NIC by the MAC the VM's record holds for it.
+    added = cli("vm", "port", "add", "pt1", "vale1:13", timeout=120)
+    assert added.returncode == 0 and "vale1:13 is port1 in pt1" in added.stderr, added.stderr
+    gone = cli("vm", "port", "del", "pt1", "vale1:10", timeout=300)
+    assert gone.returncode == 0, gone.stderr
+    verdict = validate(cli)
+    assert (verdict["verdict"], verdict["port"]) == ("pass", "vale1:13"), verdict
 
     down = cli("vm", "down", "pt1", timeout=120)
     assert down.returncode == 0, down.stderr

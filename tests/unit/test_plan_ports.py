@@ -1,4 +1,5 @@
-"""Ports as QEMU arguments: a golden matrix of specs x modes x backends, and the rules behind it.
+"""Ports as NICs, rendered as QEMU arguments and as QMP hot-plug commands: a golden matrix of
+specs x modes x backends, and the rules behind it.
 
 Regenerate the golden file after an intended change with
     PTNET_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/unit/test_plan_ports.py
@@ -14,12 +15,8 @@ import pytest
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import parse_port
-from ptnet.plan.ports import (
-    check_port_for_mode,
-    libvirt_port_args,
-    port_mac,
-    qemu_port_args,
-)
+from ptnet.plan.devices import argv, qmp_add, qmp_del
+from ptnet.plan.ports import check_port_for_mode, libvirt_port_nic, port_mac, port_nic
 
 GOLDEN = Path(__file__).parent / "golden" / "ports" / "argv.json"
 
@@ -51,6 +48,14 @@ MATRIX_SPECS = [
 MODES = ["passthrough", "emulated"]
 
 
+def qemu_port_args(port, netdev_id, mac, mode) -> list[str]:
+    return argv(port_nic(port, netdev_id, mac, mode))
+
+
+def libvirt_port_args(port, netdev_id, mac, mode) -> list[str]:
+    return argv(libvirt_port_nic(port, netdev_id, mac, mode))
+
+
 def render(spec: str, mode: str, index: int) -> dict:
     port = parse_port(spec)
     mac = port_mac("vm1", index)
@@ -58,6 +63,10 @@ def render(spec: str, mode: str, index: int) -> dict:
     try:
         out["qemu"] = qemu_port_args(port, f"nm{index}", mac, mode)
         out["libvirt"] = libvirt_port_args(port, f"ptnet-nm{index}", mac, mode)
+        nic = port_nic(port, f"nm{index}", mac, mode)
+        out["qmp"] = {
+            k: [list(c) for c in cmds] for k, cmds in (("add", qmp_add(nic)), ("del", qmp_del(nic)))
+        }
     except UsageError as exc:
         out["error"] = str(exc)
     return out
@@ -92,7 +101,7 @@ def test_passthrough_argv():
         "-netdev",
         "netmap,id=nm0,ifname=vale1:10,passthrough=on",
         "-device",
-        "ptnet-pci,netdev=nm0,mac=52:54:00:12:34:56",
+        "ptnet-pci,netdev=nm0,mac=52:54:00:12:34:56,id=nm0-nic",
     ]
 
 
@@ -102,7 +111,7 @@ def test_emulated_argv():
         "-netdev",
         "netmap,id=nm0,ifname=netmap:pipeA}1",
         "-device",
-        "virtio-net-pci,netdev=nm0,mac=52:54:00:12:34:56",
+        "virtio-net-pci,netdev=nm0,mac=52:54:00:12:34:56,id=nm0-nic",
     ]
 
 
@@ -113,6 +122,39 @@ def test_commas_in_a_spec_are_doubled_for_qemu():
     # Undoing QEMU's escaping gives the spec back, and it parses to the same port.
     value = re.sub(",,", ",", args[1].split("ifname=", 1)[1])
     assert parse_port(value) == port
+
+
+def test_qmp_gets_the_spec_itself_and_typed_values():
+    """QMP takes JSON: the spec's commas stay single, and passthrough is a boolean."""
+    port = parse_port("vale1:10@conf:rings=2,slots=1024")
+    nic = port_nic(port, "port3", "52:54:00:aa:bb:cc", "passthrough")
+    assert qmp_add(nic) == [
+        ("netdev_add", {"type": "netmap", "id": "port3", "ifname": str(port), "passthrough": True}),
+        (
+            "device_add",
+            {
+                "driver": "ptnet-pci",
+                "id": "port3-nic",
+                "netdev": "port3",
+                "mac": "52:54:00:aa:bb:cc",
+            },
+        ),
+    ]
+    assert qmp_del(nic) == [("device_del", {"id": "port3-nic"}), ("netdev_del", {"id": "port3"})]
+
+
+def test_argv_and_qmp_render_the_same_nic():
+    """Parsing the argv options back gives the QMP arguments (QEMU's own equivalence)."""
+    for spec, mode in [("vale1:a", "passthrough"), ("pipeA}1", "emulated")]:
+        nic = port_nic(parse_port(spec), "p", "52:54:00:00:00:02", mode)
+        args = argv(nic)
+        for option, (_command, qmp) in zip((args[1], args[3]), qmp_add(nic), strict=True):
+            head, *pairs = re.split(r"(?<!,),(?!,)", option)
+            opts = {
+                k: {"on": True}.get(v, v.replace(",,", ","))
+                for k, v in (p.split("=", 1) for p in pairs)
+            }
+            assert qmp == {("type" if "type" in qmp else "driver"): head, **opts}
 
 
 def test_libvirt_gets_the_same_argv():

@@ -4,10 +4,14 @@ that this host cannot provide (ports are never faked)."""
 import os
 import shlex
 import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from ptnet.cli import app
 from ptnet.lab import kernel
 
 needs_image_inputs = pytest.mark.skipif(
@@ -101,19 +105,66 @@ def test_dry_run_prints_the_plan_and_starts_nothing(run_ptnet, env, backend):
     ],
 )
 def test_ready_timeout_follows_the_accelerators(monkeypatch, env_vars, accel, seconds):
-    from ptnet import backend
+    from ptnet.vm import lifecycle
 
     for k in ("PTNET_LAB_ACCEL", "PTNET_VM_READY_TIMEOUT"):
         monkeypatch.delenv(k, raising=False)
     for k, v in env_vars.items():
         monkeypatch.setenv(k, v)
-    assert backend.ready_timeout(accel) == seconds
+    assert lifecycle.ready_timeout(accel) == seconds
 
 
 def test_a_bad_ready_timeout_is_named(monkeypatch):
-    from ptnet import backend
     from ptnet.errors import UsageError
+    from ptnet.vm import lifecycle
 
     monkeypatch.setenv("PTNET_VM_READY_TIMEOUT", "soon")
     with pytest.raises(UsageError, match="PTNET_VM_READY_TIMEOUT='soon': not a number of seconds"):
-        backend.ready_timeout("tcg")
+        lifecycle.ready_timeout("tcg")
+
+
+def test_dry_run_is_pure_and_reproducible(tmp_path, monkeypatch):
+    """With nothing cached, `vm up --dry-run` prints the same plan twice, with placeholders for
+    what only a start knows, and writes, binds and starts nothing."""
+    dirs = {k: tmp_path / k for k in ("cache", "state", "run")}
+    for d in dirs.values():
+        d.mkdir()
+    env = {
+        "PTNET_CACHE_DIR": str(dirs["cache"]),
+        "PTNET_STATE_DIR": str(dirs["state"]),
+        "PTNET_RUNTIME_DIR": str(dirs["run"] / "r"),
+        "PTNET_ACCEL": "",
+    }
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            raise AssertionError(f"--dry-run called {what}{args[1:2]}")
+
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("subprocess.Popen"))
+    monkeypatch.setattr(socket.socket, "bind", refuse("socket.bind"))
+    monkeypatch.setattr(os, "fork", refuse("os.fork"))
+    args = ["vm", "up", "dry1", "--port", "vale1:10", "--mem", "1G", "--dry-run"]
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 0, (result.output, result.exception)
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    argv = shlex.split(outputs[0])
+    assert "user,id=mgmt,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:SSH_PORT-:22" in argv
+    assert argv[argv.index("-accel") + 1] in ("ACCEL", "tcg")  # tcg where /dev/kvm is unusable
+    assert argv[argv.index("-m") + 1] == "1024"
+    assert (
+        argv[argv.index("-initrd") + 1] == f"{dirs['cache']}/images/default/IMAGE_KEY/initrd.cpio"
+    )
+    assert argv[argv.index("-kernel") + 1] == f"{dirs['cache']}/kernels/KERNEL/vmlinux"
+    assert [p for d in dirs.values() for p in d.rglob("*")] == []
+
+
+@pytest.mark.parametrize("command", [["vm", "up"], ["vm", "down"], ["lab", "run"], []])
+def test_help_shows_no_type_after_a_flag(command):
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout and "--help" in result.stdout

@@ -1,9 +1,11 @@
-"""Golden QEMU command lines and libvirt domain XML for a matrix of VMs and port specs.
+"""Golden QEMU command lines, libvirt domain XML and QMP hot-plug commands for a matrix of VMs
+and port specs.
 
 The planners are pure, so a fixed launch gives byte-identical output. To accept a deliberate
 change, run with PTNET_UPDATE_GOLDEN=1 and review the diff of tests/unit/golden/vm/.
 """
 
+import json
 import os
 import shlex
 import xml.etree.ElementTree as ET
@@ -14,8 +16,9 @@ import pytest
 from ptnet.errors import UsageError
 from ptnet.model.ports import parse_port
 from ptnet.model.vm import VmSpec, parse_mem
+from ptnet.plan import devices
 from ptnet.plan.libvirt_xml import NS, domain_xml
-from ptnet.plan.ports import port_mac
+from ptnet.plan.ports import port_mac, vm_port_nic
 from ptnet.plan.qemu_argv import MGMT_MAC, Launch, qemu_argv
 
 GOLDEN = Path(__file__).parent / "golden" / "vm"
@@ -147,21 +150,27 @@ def test_spec_round_trips_through_its_record_form():
     assert VmSpec.from_dict(spec.to_dict()) == spec
 
 
-def test_hotplug_arguments_come_from_the_same_renderer():
-    """port add sends QMP the same netdev and device as the command line would have."""
-    from ptnet.backend import _qmp_opts
-    from ptnet.plan.ports import qemu_port_args
+@pytest.mark.parametrize("case", sorted(MATRIX))
+def test_qmp_hotplug_golden(case):
+    """What `port add` and `port del` send QMP for each of the VM's ports."""
+    lh = launch(case)
+    commands = [
+        {"port": str(p.spec), "add": devices.qmp_add(nic), "del": devices.qmp_del(nic)}
+        for p in lh.ports
+        for nic in [vm_port_nic(p, lh.spec.port_mode)]
+    ]
+    check_golden(f"{case}.qmp.json", json.dumps(commands, indent=2) + "\n")
 
-    args = qemu_port_args(parse_port("vale1:a"), "port3", "52:54:00:aa:bb:cc", "passthrough")
-    assert _qmp_opts(args[1]) == {
-        "type": "netmap",
-        "id": "port3",
-        "ifname": "vale1:a",
-        "passthrough": True,
-    }
-    assert _qmp_opts(args[3]) == {
-        "type": "ptnet-pci",
-        "netdev": "port3",
-        "mac": "52:54:00:aa:bb:cc",
-    }
-    assert _qmp_opts("netmap,id=p,ifname=x,,y") == {"type": "netmap", "id": "p", "ifname": "x,y"}
+
+@pytest.mark.parametrize("case", sorted(MATRIX))
+def test_hotplug_sends_what_the_command_line_holds(case):
+    """Each port's netdev and NIC reach QMP with the ids and options of the argv."""
+    lh = launch(case)
+    argv = qemu_argv(lh)
+    for p in lh.ports:
+        nic = vm_port_nic(p, lh.spec.port_mode)
+        args = devices.argv(nic)
+        at = argv.index(args[1]) - 1
+        assert argv[at : at + 4] == args
+        (_, netdev), (_, device) = devices.qmp_add(nic)
+        assert (netdev["id"], device["id"], device["mac"]) == (p.id, f"{p.id}-nic", p.mac)
