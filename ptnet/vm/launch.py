@@ -57,13 +57,11 @@ def _our_qemu(*, dry_run: bool) -> str:
 
 
 def _accel_without_probe(debian_qemu: str, kernel: kernels.Kernel | None) -> str:
-    """The accelerator when it is known without booting anything: forced, no usable /dev/kvm,
-    or a cached probe verdict; else the ACCEL placeholder."""
-    if kernel is not None and (os.environ.get("PTNET_ACCEL") or not accel.kvm_device_usable()):
-        return accel.choose(debian_qemu, kernel)  # decides without a probe here
+    """The accelerator when it is known without booting anything (accel.known()); else the
+    ACCEL placeholder."""
     if kernel is None:
         return ACCEL
-    return accel.probed_verdicts().get(accel._cache_key(debian_qemu, kernel), ACCEL)
+    return accel.known(debian_qemu, kernel) or ACCEL
 
 
 def plan(spec: VmSpec, *, dry_run: bool = False) -> tuple[Launch, images.Image | None]:
