@@ -260,6 +260,7 @@ static void nm_mem_free(struct netmap_mem *mem)
 		bitmap_free(mem->pools[p].bitmap);
 		bitmap_free(mem->pools[p].unusable);
 	}
+	kvfree(mem->kva);
 	mem->backing->fini(mem);
 	if (mem->admin_ns)
 		put_user_ns(mem->admin_ns);
@@ -277,6 +278,15 @@ static struct netmap_mem *nm_mem_struct_new(const struct netmap_mem_backing *b,
 
 	if (!mem)
 		return NULL;
+	if (b->page && !b->kaddr) {
+		mem->kva_pages = DIV_ROUND_UP(size, PAGE_SIZE);
+		mem->kva = kvcalloc(mem->kva_pages, sizeof(*mem->kva),
+				    GFP_KERNEL);
+		if (!mem->kva) {
+			kfree(mem);
+			return NULL;
+		}
+	}
 	atomic_inc(&netmap_mem_count);
 	kref_init(&mem->ref);
 	mutex_init(&mem->lock);
@@ -750,23 +760,35 @@ u32 *netmap_buf_link_locked(struct netmap_mem *mem, u32 idx)
  *
  * For the data path (syncs under a ring's spinlock, softirq): takes no
  * lock and provides a missing page with GFP_ATOMIC. The address stays
- * valid while the region lives.
+ * valid while the region lives. The page's address goes into mem->kva,
+ * where netmap_buf_at() finds it next time: a page never changes while
+ * the region lives, so racing writers store the same value, and the page
+ * was zeroed before it was published by the backing's cmpxchg.
  *
  * Return: the address, or NULL when memory is short.
  */
 void *netmap_buf_chunk(struct netmap_mem *mem, u32 idx, u32 off, u32 *len)
 {
 	u64 ofs = netmap_obj_offset(mem, NM_POOL_BUF, idx) + off;
+	unsigned long pg = ofs >> PAGE_SHIFT;
 	u32 room = PAGE_SIZE - offset_in_page(ofs);
 	struct page *page;
+	void *kva = NULL;
 
 	if (mem->backing->kaddr)	/* mapped as a whole: contiguous */
 		return mem->backing->kaddr(mem, ofs);
-	page = mem->backing->page(mem, ofs >> PAGE_SHIFT, GFP_ATOMIC);
-	if (!page)
-		return NULL;
+	if (pg < mem->kva_pages)
+		kva = READ_ONCE(mem->kva[pg]);
+	if (!kva) {
+		page = mem->backing->page(mem, pg, GFP_ATOMIC);
+		if (!page)
+			return NULL;
+		kva = page_address(page);
+		if (pg < mem->kva_pages)
+			WRITE_ONCE(mem->kva[pg], kva);
+	}
 	*len = min(*len, room);
-	return page_address(page) + offset_in_page(ofs);
+	return kva + offset_in_page(ofs);
 }
 EXPORT_SYMBOL_GPL(netmap_buf_chunk);
 
@@ -785,7 +807,7 @@ int netmap_buf_read(struct netmap_mem *mem, u32 idx, u32 off, void *dst,
 {
 	while (len) {
 		u32 n = len;
-		void *src = netmap_buf_chunk(mem, idx, off, &n);
+		void *src = netmap_buf_at(mem, idx, off, &n);
 
 		if (!src)
 			return -ENOMEM;
@@ -803,7 +825,7 @@ int netmap_buf_write(struct netmap_mem *mem, u32 idx, u32 off,
 {
 	while (len) {
 		u32 n = len;
-		void *dst = netmap_buf_chunk(mem, idx, off, &n);
+		void *dst = netmap_buf_at(mem, idx, off, &n);
 
 		if (!dst)
 			return -ENOMEM;

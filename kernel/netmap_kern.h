@@ -59,6 +59,7 @@
 #include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/rcupdate.h>
@@ -175,6 +176,11 @@ struct netmap_mem_backing {
  * @backing: how the bytes are provided and mapped
  * @backing_data: the backing's own state
  * @pools: the netmap_if, ring and buffer pools, in that order in memory
+ * @kva: per page of the region, its kernel address, NULL until the data
+ *	path first needs it (netmap_buf_at()); filled without a lock, each
+ *	entry written once with the one value it can have; NULL when the
+ *	backing has no @page
+ * @kva_pages: entries of @kva (0 without it)
  */
 struct netmap_mem {
 	struct kref ref;
@@ -185,6 +191,8 @@ struct netmap_mem {
 	const struct netmap_mem_backing *backing;
 	void *backing_data;
 	struct netmap_pool pools[NM_NPOOLS];
+	void **kva;
+	unsigned long kva_pages;
 	/* netdevs' frames pass here: naming the region needs it (perm.c) */
 	struct user_namespace *admin_ns;	/* under lock */
 };
@@ -273,6 +281,75 @@ static inline u64 netmap_obj_offset(const struct netmap_mem *mem,
 	const struct netmap_pool *pool = &mem->pools[p];
 
 	return pool->offset + (u64)idx * pool->objsize;
+}
+
+/**
+ * struct netmap_bufs - a region's buffer pool as the data path reaches it
+ * @mem: the region
+ * @kva: its page table (mem->kva)
+ * @kva_pages: entries of @kva
+ * @base: offset of buffer 0 in the region
+ * @objsize: bytes per buffer
+ *
+ * A copy a loop keeps in its own variables, so that its stores into
+ * slots and buffers never make the compiler read the region again.
+ */
+struct netmap_bufs {
+	struct netmap_mem *mem;
+	void **kva;
+	unsigned long kva_pages;
+	u64 base;
+	u32 objsize;
+};
+
+static inline void netmap_bufs_init(struct netmap_bufs *b,
+				    struct netmap_mem *mem)
+{
+	b->mem = mem;
+	b->kva = mem->kva;
+	b->kva_pages = mem->kva_pages;
+	b->base = mem->pools[NM_POOL_BUF].offset;
+	b->objsize = mem->pools[NM_POOL_BUF].objsize;
+}
+
+/**
+ * netmap_bufs_at() - netmap_buf_chunk() for the hot data path
+ * @b: the buffer pool
+ * @idx: a valid buffer index
+ * @off: a byte offset inside the buffer
+ * @len: as for netmap_buf_chunk()
+ *
+ * One load from the region's page table once the page has been reached
+ * from the kernel; the first access, and regions without the table, go
+ * through netmap_buf_chunk().
+ *
+ * Return: the address, or NULL when memory is short.
+ */
+static inline void *netmap_bufs_at(const struct netmap_bufs *b, u32 idx,
+				   u32 off, u32 *len)
+{
+	u64 ofs = b->base + (u64)idx * b->objsize + off;
+	unsigned long pg = ofs >> PAGE_SHIFT;
+	u32 room = PAGE_SIZE - offset_in_page(ofs);
+	void *kva = NULL;
+
+	if (likely(pg < b->kva_pages))
+		kva = READ_ONCE(b->kva[pg]);
+	if (unlikely(!kva))
+		return netmap_buf_chunk(b->mem, idx, off, len);
+	if (*len > room)
+		*len = room;
+	return kva + offset_in_page(ofs);
+}
+
+/* netmap_bufs_at() for a single access. */
+static inline void *netmap_buf_at(struct netmap_mem *mem, u32 idx, u32 off,
+				  u32 *len)
+{
+	struct netmap_bufs b;
+
+	netmap_bufs_init(&b, mem);
+	return netmap_bufs_at(&b, idx, off, len);
 }
 
 /**

@@ -295,6 +295,78 @@ def test_unicast_and_flooded_frames_keep_their_order(sw):
         assert recv(c) == [f for f in mixed if f[:6] == BCAST]
 
 
+def test_an_address_learned_inside_a_batch_counts_for_the_rest_of_it(sw):
+    with ports(sw, "a", "b", "c") as (a, b, c):
+        send(b, [frame(BCAST, mac(2), 0)])
+        recv(a), recv(c)
+        batch = [
+            frame(mac(5), mac(1), 1),  # mac 5 unknown: flooded
+            frame(BCAST, mac(5), 2),  # now mac 5 lives behind a
+            frame(mac(5), mac(1), 3),  # back where it came from: dropped
+            frame(mac(2), mac(9), 4),  # another source, a known destination
+            frame(mac(9), mac(1), 5),  # mac 9 was learned on a by the frame before
+        ]
+        send(a, batch)
+        assert recv(b) == batch[:2] + [batch[3]]
+        assert recv(c) == batch[:2]
+
+
+def test_many_addresses_are_learned(sw):
+    n = 300
+    with ports(sw, "a", "b", "c") as (a, b, c):
+        send(b, [frame(BCAST, mac(1000 + k), k) for k in range(n)])
+        assert len(recv(a)) == n and len(recv(c)) == n
+        frames = [frame(mac(1000 + k), mac(1), k) for k in range(n)]
+        send(a, frames)
+        assert recv(b) == frames
+        # A direct-mapped table: an address whose entry another one took is flooded.
+        flooded = recv(c)
+        assert set(flooded) <= set(frames) and len(flooded) < n // 2
+
+
+def test_a_batch_to_many_destinations_arrives_once_each_in_order_and_exact(sw):
+    rng = random.Random(SEED)
+    names = "abcdefgh"
+    with ports(sw, *names) as ps:
+        for k, p in enumerate(ps):
+            send(p, [frame(BCAST, mac(k + 1), 0)])
+            for q in ps:
+                recv(q)
+        dsts = [mac(k + 1) for k in range(1, len(ps))] + [BCAST, mac(99)]
+        batch = [
+            frame(rng.choice(dsts), mac(1), seq, rng.randint(14, ps[0].tx.buf_size))
+            for seq in range(500)
+        ]
+        send(ps[0], batch)
+        for k, p in enumerate(ps[1:], start=2):
+            want = [f for f in batch if f[:6] in (mac(k), BCAST, mac(99))]
+            got = recv(p)
+            assert got == want, mismatch([[f] for f in want], [[f] for f in got])
+        assert recv(ps[0]) == []
+
+
+def test_every_length_is_copied_exactly_and_nothing_past_it(sw):
+    with ports(sw, "a", "b") as (a, b):
+        r = b.rx
+        for i in range(r.num_slots):
+            r.write_buf(r.get(i)[0], b"\xaa" * r.buf_size)
+        lengths = [*range(14, 200), *range(r.buf_size - 150, r.buf_size + 1)]
+        frames = [frame(BCAST, mac(1), k, ln) for k, ln in enumerate(lengths)]
+        got = []
+        for start in range(0, len(frames), 200):
+            send(a, frames[start : start + 200])
+            b.rxsync()
+            while r.cur != r.tail:
+                idx, ln, _ = r.get(r.cur)
+                buf = r.read_buf(idx, r.buf_size)
+                assert buf[ln:] == b"\xaa" * (r.buf_size - ln), ln
+                got.append(buf[:ln])
+                r.write_buf(idx, b"\xaa" * r.buf_size)
+                r.advance(1)
+            b.rxsync()
+        assert got == frames
+
+
 # --------------------------------------------------------------------------------------------
 # Full rings, fragments
 # --------------------------------------------------------------------------------------------
