@@ -41,18 +41,18 @@
  *	so the receiver's backlog shows as a full tx ring, and the sender
  *	waits (poll) until the receiver releases slots.
  *
- * Userspace may rewrite any slot at any time. Each slot moved is read
- * once into a local copy and checked before anything is written to the
- * other ring. A tx slot with a buffer index outside [2, pool size) or an
- * offset and length past the end of its buffer is not sent: the txsync
- * stops there, having sent the whole packets before it, and fails with
- * -EINVAL (the ring is reinit, ring.c). A released rx slot with a bad
- * buffer index is not handed back: the rxsync releases the slots before
- * it and fails with -EINVAL; the sync prologue (ring.c) parks the bad
- * slot on the reserved buffer 0 and fails until userspace puts a real
- * buffer back. So a bad index never reaches the other end, and never the
- * buffer frees. A released slot's length and flags go back as they are:
- * they are checked when the sender sends the slot again.
+ * Userspace may rewrite any slot at any time. A tx slot with a buffer
+ * index outside [2, pool size) or an offset and length past the end of
+ * its buffer, or a released rx slot with a bad buffer index, makes the
+ * sync prologue (ring.c) refuse the whole sync with -EINVAL: nothing
+ * moves, head and cur go back to the last valid head, and a bad index is
+ * parked on the reserved buffer 0 until userspace puts a real one back.
+ * Each slot moved is then read once more, into a local copy, and checked
+ * again before anything is written to the other ring: a slot rewritten
+ * in between stops the copy there (the whole packets before it go) and
+ * the sync fails with -EINVAL. So a bad index never reaches the other
+ * end, nor the buffer frees. A released slot's length and flags go back
+ * as they are: they are checked when the sender sends the slot again.
  *
  * When the rings are deleted (no end bound), the buffers of the slots in
  * flight, R[k] for k in [R.hwcur, R.peer_tail), are moved into T[k] first,
