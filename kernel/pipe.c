@@ -51,12 +51,14 @@
  * again before anything is written to the other ring: a slot rewritten
  * in between stops the copy there (the whole packets before it go) and
  * the sync fails with -EINVAL. So a bad index never reaches the other
- * end, nor the buffer frees. A released slot's length and flags go back
- * as they are: they are checked when the sender sends the slot again.
+ * end. A released slot's length and flags go back as they are: they are
+ * checked when the sender sends the slot again.
  *
  * When the rings are deleted (no end bound), the buffers of the slots in
  * flight, R[k] for k in [R.hwcur, R.peer_tail), are moved into T[k] first,
- * and T's slots are freed: each buffer once, whichever end was open.
+ * and T's slots are freed: each buffer once, whichever end was open. The
+ * frees skip any index that is not an allocated buffer (one userspace
+ * wrote there, or one it put in two slots).
  *
  * The pipe ends use the memory region of the parent: the global region of
  * a NIC, the private region of a VALE port.
@@ -71,11 +73,11 @@
  *   R.nr_hwcur   written by R's rxsync, read by T's txsync;
  * both published with smp_store_release() and read with
  * smp_load_acquire(), which also orders the slots written before them.
- * Each slot has one writer at a time: R[k] for k in [R.peer_tail, R.hwcur
- * - 1], T[k] for k in [R.hwcur, R.peer_tail) are written only by the
- * sync that moves them (T's txsync, R's rxsync respectively); T's
- * txsync writes T[k] (NS_BUF_CHANGED) only for the slots it sends, which
- * R's rxsync cannot see before the release of peer_tail.
+ * Each slot has one kernel writer at a time: R[k] for k from R.peer_tail
+ * up to R.hwcur - 1 only by T's txsync, T[k] for k in [R.hwcur,
+ * R.peer_tail) only by R's rxsync (and a /z monitor of R, before it);
+ * T's txsync writes T[k] (NS_BUF_CHANGED) only for the slots it sends,
+ * which R's rxsync cannot reach before the release of peer_tail.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
