@@ -27,10 +27,9 @@
  *                (hwcur..head), before X's rxsync. tx: the slots X's
  *                txsync completed (old tail + 1 .. new tail + 1): a VALE
  *                port completes them at once; a pipe end only once the
- *                other end released them, so they are taken from the
- *                other end's rx ring, which holds the buffers, at X's next
- *                txsync. The buffer moves to the monitor and X's slot
- *                gets the monitor's old buffer, both marked
+ *                other end released them and handed them back (pipe.c),
+ *                so at X's next txsync. The buffer moves to the monitor
+ *                and X's slot gets the monitor's old buffer, both marked
  *                NS_BUF_CHANGED (a VALE switch has already made its
  *                copies by then).
  * When more packets arrive than the monitor ring has room for, the oldest
@@ -78,7 +77,6 @@ enum nm_mon_kind {
 	NM_MON_COPY_RX,	/* copy what lands, or what the sync reported */
 	NM_MON_ZREL,	/* swap the slots released, before the sync */
 	NM_MON_ZFREE,	/* swap the slots the sync completed */
-	NM_MON_ZPIPE,	/* swap what the pipe's other end released */
 };
 
 struct nm_mon_port;
@@ -87,13 +85,14 @@ struct nm_mon_port;
  * struct nm_mon_link - one monitor rx ring fed by one watched ring
  * @node: entry in the watched ring's list (RCU)
  * @pk: the watched ring, whose sync is hooked
- * @bk: the ring whose slots are taken: @pk, or for NM_MON_ZPIPE the rx
- *	ring @pk feeds
+ * @bk: the ring whose buffers are taken, for the one-zero-copy-monitor
+ *	rule: @pk, or for a pipe's tx ring the rx ring it feeds, which
+ *	shares its buffers (pipe.c)
  * @mk: the monitor's rx ring
  * @mon: the monitor
  * @kind: what it takes
  * @txmon: NS_TXMON when the traffic is the watched port's tx traffic
- * @seen: the next slot of @bk to take (all kinds but NM_MON_ZREL)
+ * @seen: the next slot of @pk to take (all kinds but NM_MON_ZREL)
  * @st_free: the watched ring's state, to free once the link is gone
  */
 struct nm_mon_link {
@@ -151,8 +150,7 @@ static struct nm_mon_port *nm_mon_port(struct netmap_port *port)
 
 static bool nm_mon_kind_zcopy(enum nm_mon_kind kind)
 {
-	return kind == NM_MON_ZREL || kind == NM_MON_ZFREE ||
-	       kind == NM_MON_ZPIPE;
+	return kind == NM_MON_ZREL || kind == NM_MON_ZFREE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -308,7 +306,6 @@ static int nm_mon_sync(struct netmap_kring *pk)
 	u32 old_tail = pk->nr_hwtail;
 	u32 old_cur = pk->nr_hwcur;
 	struct nm_mon_link *l;
-	u32 to;
 	int err;
 
 	list_for_each_entry(l, &st->links, node) {
@@ -319,14 +316,6 @@ static int nm_mon_sync(struct netmap_kring *pk)
 			break;
 		case NM_MON_ZREL:
 			nm_mon_put(l, pk, old_cur, pk->rhead);
-			break;
-		case NM_MON_ZPIPE:
-			/* Released by the other end: ours until we refill. */
-			to = smp_load_acquire(&l->bk->nr_hwcur);
-			if (to < l->bk->num_slots) {
-				nm_mon_put(l, l->bk, l->seen, to);
-				l->seen = to;
-			}
 			break;
 		default:
 			break;
@@ -442,8 +431,8 @@ static int nm_mon_attach(struct nm_mon_link *l)
 	case NM_MON_COPY_RX:
 		l->seen = pk->nr_hwtail;
 		break;
-	case NM_MON_ZPIPE:
-		l->seen = smp_load_acquire(&l->bk->nr_hwcur);
+	case NM_MON_ZFREE:
+		l->seen = nm_next(pk->nr_hwtail, pk->num_slots);
 		break;
 	default:
 		l->seen = pk->nr_hwcur;
@@ -499,11 +488,10 @@ static void nm_mon_link_init(struct nm_mon_port *mon, struct nm_mon_link *l,
 		l->kind = t == NM_TX ? NM_MON_COPY_TX : NM_MON_COPY_RX;
 	} else if (t == NM_RX) {
 		l->kind = NM_MON_ZREL;
-	} else if (pk->peer) {
-		/* A pipe: the buffers sent sit in the other end's rx ring. */
-		l->bk = pk->peer;
-		l->kind = NM_MON_ZPIPE;
 	} else {
+		/* A pipe's tx ring shares its buffers with the rx ring it feeds. */
+		if (pk->peer)
+			l->bk = pk->peer;
 		l->kind = NM_MON_ZFREE;
 	}
 }

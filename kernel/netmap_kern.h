@@ -405,6 +405,8 @@ struct netmap_mon_kring;
  *	written by the peer under the peer's lock (release/acquire). Monitor
  *	rx rings: where the watched rings stopped filling (monitor.c)
  * @peer: pipes: the ring at the other end (tx <-> rx)
+ * @borrows: pipe rx rings: the slots show buffers the @peer tx ring owns,
+ *	so creating or deleting the ring allocates or frees none (pipe.c)
  * @host: a host ring (index @ring_id >= port->nrings[@tx])
  * @mon: monitors watching this ring (monitor.c); changed under
  *	netmap_lock and @lock, read under @lock or, by the deliveries into
@@ -439,6 +441,7 @@ struct netmap_kring {
 	u32 peer_tail;
 
 	struct netmap_kring *peer;
+	bool borrows;
 	bool host;
 	struct netmap_mon_kring __rcu *mon;
 	wait_queue_head_t wq;

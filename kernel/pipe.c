@@ -17,14 +17,48 @@
  * per direction by default, up to NM_PIPE_MAX_RINGS, and the parent's slot
  * counts by default, up to NM_PIPE_MAX_SLOTS.
  *
- * Packets move without a copy: the sender's txsync swaps each slot it
- * sends with the next free slot of the receiver's rx ring, so the buffer
- * travels and the sender gets back a buffer the receiver released. Both
- * slots are marked NS_BUF_CHANGED. A tx slot counts as free again only
- * once the receiver has released the rx slot its packet went to, so the
- * sender sees the receiver's backlog as a full tx ring, and its tail is
+ * Slot positions are locked together, and a packet moves with its buffer,
+ * never copied. Paired rings T (a tx ring) and R (the rx ring it feeds)
+ * have the same number of slots and share one set of buffers: T owns them
+ * (R borrows, ring.c), and slot k of the pair is either on the sending
+ * side, held in T's slot k, or on the receiving side, held in R's slot k:
  *
- *	tx.hwtail = tx.hwcur - 1 - (slots delivered and not yet released)
+ *   1. The sender's txsync copies each slot it sends, T[k] whole (buf_idx,
+ *	len, flags, ptr), into R[k]. NS_BUF_CHANGED is cleared in both.
+ *	Only whole packets go: the slots of a NS_MOREFRAG chain whose last
+ *	fragment is not yet handed over stay in T, unsent, for the next
+ *	txsync. T's hwcur and R's peer_tail (R's next tail) both move to the
+ *	end of the last whole packet: they are always equal.
+ *   2. The receiver's rxsync reports the slots up to peer_tail (R's tail).
+ *   3. When the receiver releases R[k] (its head passes k), its rxsync
+ *	copies R[k] whole back into T[k], NS_BUF_CHANGED as the receiver
+ *	left it: the sender gets its own buffer back at the same slot, or
+ *	the one the receiver swapped in (zero-copy forwarding).
+ *   4. The sender's next txsync sees the released slots as free:
+ *
+ *	T.hwtail = R.hwcur - 1
+ *
+ *	so the receiver's backlog shows as a full tx ring, and the sender
+ *	waits (poll) until the receiver releases slots.
+ *
+ * Userspace may rewrite any slot at any time. A tx slot with a buffer
+ * index outside [2, pool size) or an offset and length past the end of
+ * its buffer, or a released rx slot with a bad buffer index, makes the
+ * sync prologue (ring.c) refuse the whole sync with -EINVAL: nothing
+ * moves, head and cur go back to the last valid head, and a bad index is
+ * parked on the reserved buffer 0 until userspace puts a real one back.
+ * Each slot moved is then read once more, into a local copy, and checked
+ * again before anything is written to the other ring: a slot rewritten
+ * in between stops the copy there (the whole packets before it go) and
+ * the sync fails with -EINVAL. So a bad index never reaches the other
+ * end. A released slot's length and flags go back as they are: they are
+ * checked when the sender sends the slot again.
+ *
+ * When the rings are deleted (no end bound), the buffers of the slots in
+ * flight, R[k] for k in [R.hwcur, R.peer_tail), are moved into T[k] first,
+ * and T's slots are freed: each buffer once, whichever end was open. The
+ * frees skip any index that is not an allocated buffer (one userspace
+ * wrote there, or one it put in two slots).
  *
  * The pipe ends use the memory region of the parent: the global region of
  * a NIC, the private region of a VALE port.
@@ -33,13 +67,17 @@
  * referenced (looked up or bound); its rings have memory while one of its
  * ends is bound. Each pipe holds a reference to its parent.
  *
- * Syncs: a tx ring and the rx ring it feeds are synced under their own
- * locks, possibly at the same time. Each shared value has one writer:
- *   rx->peer_tail  written by the sender, read by the receiver's rxsync;
- *   rx->nr_hwcur   written by the receiver, read by the sender's txsync;
- * both are published with smp_store_release() and read with
- * smp_load_acquire(), which also orders the slot contents around them.
- * The slots in between are owned by exactly one side at a time.
+ * Syncs: T and R are synced under their own locks, possibly at the same
+ * time on two CPUs. Each shared value has one writer:
+ *   R.peer_tail  written by T's txsync, read by R's rxsync;
+ *   R.nr_hwcur   written by R's rxsync, read by T's txsync;
+ * both published with smp_store_release() and read with
+ * smp_load_acquire(), which also orders the slots written before them.
+ * Each slot has one kernel writer at a time: R[k] for k from R.peer_tail
+ * up to R.hwcur - 1 only by T's txsync, T[k] for k in [R.hwcur,
+ * R.peer_tail) only by R's rxsync (and a /z monitor of R, before it);
+ * T's txsync writes T[k] (NS_BUF_CHANGED) only for the slots it sends,
+ * which R's rxsync cannot reach before the release of peer_tail.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -93,17 +131,10 @@ static struct netmap_pipe_end *nm_pipe_end(struct netmap_port *port)
 /* Syncs                                                                   */
 /* ---------------------------------------------------------------------- */
 
-/*
- * Both rings are mapped into userspace, which may rewrite any slot at any
- * time: the slots were checked by the sync prologue, but what is moved is
- * read here once more, so it is read once, into a local copy, and checked
- * again. A tx slot gone bad in between fails the sync (-EINVAL, the ring
- * is reset); a bad buffer in a released rx slot is not handed to the
- * sender, which gets the reserved buffer 0 instead (and cannot send it).
- */
-static bool nm_pipe_slot_read(const struct netmap_kring *txk,
-			      const struct netmap_slot *from,
-			      struct netmap_slot *to)
+/* Read a tx slot once and check its buffer, offset and length. */
+static bool nm_pipe_tx_slot(const struct netmap_kring *txk,
+			    const struct netmap_slot *from,
+			    struct netmap_slot *to)
 {
 	to->buf_idx = READ_ONCE(from->buf_idx);
 	to->len = READ_ONCE(from->len);
@@ -119,53 +150,114 @@ static int nm_pipe_txsync(struct netmap_kring *txk)
 	struct netmap_slot *ts = nm_ring_slots(txk->ring);
 	struct netmap_slot *rs = nm_ring_slots(rxk->ring);
 	u32 n = txk->num_slots;
-	u32 t = txk->nr_hwcur;
-	u32 r = rxk->peer_tail;			/* we are its only writer */
-	u32 busy = nm_dist(smp_load_acquire(&rxk->nr_hwcur), r, n);
-	u32 m = min(nm_dist(t, txk->rhead, n), n - 1 - busy);
+	u32 head = txk->rhead;
+	u32 t = txk->nr_hwcur;		/* == rxk->peer_tail, ours to write */
+	u32 sent = t;			/* end of the last whole packet */
 	struct netmap_slot slot;
 	int err = 0;
-	u32 k;
 
-	for (k = 0; k < m; k++) {
-		u32 idx = READ_ONCE(rs[r].buf_idx);
-
-		if (unlikely(!nm_pipe_slot_read(txk, &ts[t], &slot))) {
+	/* Userspace handed over [hwcur, head): all free in R (tail check). */
+	for (; t != head; t = nm_next(t, n)) {
+		if (unlikely(!nm_pipe_tx_slot(txk, &ts[t], &slot))) {
 			err = -EINVAL;
 			break;
 		}
-		if (unlikely(idx < NM_RESERVED_BUFS || idx >= rxk->nbufs))
-			idx = 0;
-		slot.flags |= NS_BUF_CHANGED;
-		rs[r] = slot;
-		ts[t].buf_idx = idx;
-		ts[t].flags = NS_BUF_CHANGED;
-		t = nm_next(t, n);
-		r = nm_next(r, n);
+		if (unlikely(slot.flags & NS_BUF_CHANGED)) {
+			slot.flags &= ~NS_BUF_CHANGED;
+			WRITE_ONCE(ts[t].flags, slot.flags);
+		}
+		rs[t] = slot;
+		if (!(slot.flags & NS_MOREFRAG))
+			sent = nm_next(t, n);
 	}
-	if (k) {
-		txk->nr_hwcur = t;
-		netmap_monitor_landed(rxk, rxk->peer_tail, r);
-		smp_store_release(&rxk->peer_tail, r);
+	if (sent != txk->nr_hwcur) {
+		netmap_monitor_landed(rxk, txk->nr_hwcur, sent);
+		txk->nr_hwcur = sent;
+		smp_store_release(&rxk->peer_tail, sent);
 		netmap_kring_wake(rxk);
 	}
-	txk->nr_hwtail = nm_back(t, 1 + busy + k, n);
+	txk->nr_hwtail = nm_back(smp_load_acquire(&rxk->nr_hwcur), 1, n);
 	return err;
 }
 
 static int nm_pipe_rxsync(struct netmap_kring *rxk)
 {
-	if (rxk->rhead != rxk->nr_hwcur) {
-		smp_store_release(&rxk->nr_hwcur, rxk->rhead);
-		netmap_kring_wake(rxk->peer);
+	struct netmap_kring *txk = rxk->peer;
+	u32 n = rxk->num_slots;
+	u32 head = rxk->rhead;
+	u32 r = rxk->nr_hwcur;
+	int err = 0;
+
+	if (r != head) {
+		struct netmap_slot *rs = nm_ring_slots(rxk->ring);
+		struct netmap_slot *ts = nm_ring_slots(txk->ring);
+		struct netmap_slot slot;
+
+		for (; r != head; r = nm_next(r, n)) {
+			slot.buf_idx = READ_ONCE(rs[r].buf_idx);
+			if (unlikely(slot.buf_idx < NM_RESERVED_BUFS ||
+				     slot.buf_idx >= rxk->nbufs)) {
+				err = -EINVAL;
+				break;
+			}
+			slot.len = READ_ONCE(rs[r].len);
+			slot.flags = READ_ONCE(rs[r].flags);
+			slot.ptr = READ_ONCE(rs[r].ptr);
+			ts[r] = slot;
+		}
+		if (r != rxk->nr_hwcur) {
+			smp_store_release(&rxk->nr_hwcur, r);
+			netmap_kring_wake(txk);
+		}
 	}
 	rxk->nr_hwtail = smp_load_acquire(&rxk->peer_tail);
-	return 0;
+	return err;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Ends: activation and references                                         */
 /* ---------------------------------------------------------------------- */
+
+/* Apply @fn to each tx ring of the pipe and the rx ring it feeds. */
+static void nm_pipe_for_each_pair(struct netmap_pipe *pipe,
+				  void (*fn)(struct netmap_kring *txk,
+					     struct netmap_kring *rxk))
+{
+	int e;
+	u32 i;
+
+	for (e = 0; e < 2; e++) {
+		struct netmap_port *port = &pipe->end[e].port;
+
+		for (i = 0; i < port->nrings[NM_TX]; i++)
+			fn(&port->krings[NM_TX][i], port->krings[NM_TX][i].peer);
+	}
+}
+
+/* A new pair: R shows T's buffers, every slot on the sending side. */
+static void nm_pipe_pair_init(struct netmap_kring *txk,
+			      struct netmap_kring *rxk)
+{
+	memcpy(nm_ring_slots(rxk->ring), nm_ring_slots(txk->ring),
+	       txk->num_slots * sizeof(struct netmap_slot));
+}
+
+/*
+ * A pair about to be deleted (no end bound): the buffers in flight go
+ * back to T, which frees them all. Unlike the syncs, nothing is checked:
+ * the frees skip what is not an allocated buffer.
+ */
+static void nm_pipe_pair_fini(struct netmap_kring *txk,
+			      struct netmap_kring *rxk)
+{
+	struct netmap_slot *ts = nm_ring_slots(txk->ring);
+	struct netmap_slot *rs = nm_ring_slots(rxk->ring);
+	u32 n = rxk->num_slots;
+	u32 k;
+
+	for (k = rxk->nr_hwcur; k != rxk->peer_tail; k = nm_next(k, n))
+		WRITE_ONCE(ts[k].buf_idx, READ_ONCE(rs[k].buf_idx));
+}
 
 static int nm_pipe_activate(struct netmap_port *port)
 {
@@ -184,6 +276,8 @@ static int nm_pipe_activate(struct netmap_port *port)
 	}
 	if (err)
 		pipe->active--;
+	else
+		nm_pipe_for_each_pair(pipe, nm_pipe_pair_init);
 	return err;
 }
 
@@ -193,6 +287,7 @@ static void nm_pipe_deactivate(struct netmap_port *port)
 
 	if (--pipe->active)
 		return;
+	nm_pipe_for_each_pair(pipe, nm_pipe_pair_fini);
 	netmap_port_rings_delete(&pipe->end[NM_PIPE_MASTER].port);
 	netmap_port_rings_delete(&pipe->end[NM_PIPE_SLAVE].port);
 }
@@ -244,7 +339,10 @@ static struct netmap_port *nm_pipe_end_get(struct netmap_pipe *pipe,
 /* Creation                                                                */
 /* ---------------------------------------------------------------------- */
 
-/* Pair master tx i with slave rx i, and slave tx i with master rx i. */
+/*
+ * Pair master tx i with slave rx i, and slave tx i with master rx i; each
+ * rx ring borrows the buffers of its tx ring.
+ */
 static void nm_pipe_link(struct netmap_pipe *pipe)
 {
 	struct netmap_port *m = &pipe->end[NM_PIPE_MASTER].port;
@@ -254,10 +352,12 @@ static void nm_pipe_link(struct netmap_pipe *pipe)
 	for (i = 0; i < m->nrings[NM_TX]; i++) {
 		m->krings[NM_TX][i].peer = &s->krings[NM_RX][i];
 		s->krings[NM_RX][i].peer = &m->krings[NM_TX][i];
+		s->krings[NM_RX][i].borrows = true;
 	}
 	for (i = 0; i < s->nrings[NM_TX]; i++) {
 		s->krings[NM_TX][i].peer = &m->krings[NM_RX][i];
 		m->krings[NM_RX][i].peer = &s->krings[NM_TX][i];
+		m->krings[NM_RX][i].borrows = true;
 	}
 }
 

@@ -62,14 +62,17 @@ static void nm_kring_reset_state(struct netmap_kring *kring)
 	kring->peer_tail = 0;
 }
 
-/* Free the buffers of the first @nslots slots and the ring. */
+/*
+ * Free the buffers of the first @nslots slots (none for a ring that
+ * borrows its peer's) and the ring.
+ */
 static void nm_ring_free_locked(struct netmap_mem *mem,
 				struct netmap_kring *kring, u32 nslots)
 {
 	struct netmap_slot *slot = nm_ring_slots(kring->ring);
 	u32 i;
 
-	for (i = 0; i < nslots; i++)
+	for (i = 0; i < nslots && !kring->borrows; i++)
 		netmap_obj_free_locked(mem, NM_POOL_BUF,
 				       READ_ONCE(slot[i].buf_idx));
 	netmap_obj_unmap_locked(mem, kring->ring);
@@ -96,7 +99,8 @@ static int nm_ring_create_locked(struct netmap_mem *mem,
 	kring->ring = ring;
 	kring->ring_idx = idx;
 	for (i = 0; i < kring->num_slots; i++) {
-		int b = netmap_obj_alloc_locked(mem, NM_POOL_BUF);
+		int b = kring->borrows ? 0 :
+			netmap_obj_alloc_locked(mem, NM_POOL_BUF);
 
 		if (b < 0) {
 			nm_ring_free_locked(mem, kring, i);
@@ -158,7 +162,9 @@ int netmap_port_rings_create(struct netmap_port *port)
 		if (port->nslots[t] > netmap_mem_max_slots(mem))
 			return -EINVAL;
 		nrings += netmap_port_nkrings(port, t);
-		nbufs += netmap_port_nkrings(port, t) * port->nslots[t];
+		for (i = 0; i < netmap_port_nkrings(port, t); i++)
+			if (!port->krings[t][i].borrows)
+				nbufs += port->nslots[t];
 	}
 	netmap_mem_lock(mem);
 	if (netmap_obj_free_count_locked(mem, NM_POOL_RING) < nrings ||
@@ -186,7 +192,8 @@ out:
  * @port: the port; netmap_lock held, no binding left on its rings
  *
  * The buffers freed are those the slots hold now, whatever userspace put
- * there; indices that are invalid or not allocated are skipped.
+ * there; indices that are invalid or not allocated are skipped. A ring
+ * that borrows its peer's buffers (a pipe's rx ring) frees none.
  */
 void netmap_port_rings_delete(struct netmap_port *port)
 {

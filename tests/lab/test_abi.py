@@ -7,6 +7,7 @@ import stat
 
 import pytest
 from nm import Port, Request, abi, counters, ctrl, dev_open, errno_of, ioctl, pools_info, port_info
+from nm.port import pipe_pair_buffers
 
 
 def test_device_is_a_root_only_char_device():
@@ -134,9 +135,12 @@ def test_pools_info_matches_the_mapping(pname):
                 assert info.nr_ring_pool_offset <= r.offset < ring_end
                 # buffer 0 is the start of the buffer pool, seen from every ring
                 assert r.buf_base == info.nr_buf_pool_offset
-        # every slot of both ends holds a distinct buffer; 0 and 1 are never handed out
-        bufs = [i for p in (m, s) for r in [*p.tx_rings, *p.rx_rings] for i in r.buf_indices()]
-        assert len(set(bufs)) == len(bufs)
+        # a tx ring and the rx ring it feeds share one set of buffers, slot by slot
+        # (abi-corrections.md §11); the two sets are distinct; 0 and 1 are never handed out
+        assert m.tx.buf_indices() == s.rx.buf_indices()
+        assert s.tx.buf_indices() == m.rx.buf_indices()
+        bufs = pipe_pair_buffers(m.tx, s.rx) + pipe_pair_buffers(s.tx, m.rx)
+        assert len(set(bufs)) == len(bufs) == m.tx.num_slots + s.tx.num_slots
         assert min(bufs) >= 2 and max(bufs) < info.nr_buf_pool_objtotal
 
 

@@ -661,21 +661,25 @@ def test_partial_split_and_moved_mappings(pname):
 
 
 def test_a_bad_buffer_in_a_free_rx_slot_never_reaches_the_sender(pipe, pname):
-    """The receiver writes into rx slots the kernel owns; the sender must not get those indices."""
+    """The receiver writes into rx slots the kernel owns: the next frames land there over what it
+    wrote, slot k of tx into slot k of rx (abi-corrections.md §11), and the sender keeps its
+    own buffers."""
     m, s = pipe
     objtotal = pools_info(f"{pname}{{1").nr_buf_pool_objtotal
     _to_rx(m, s, 4, b"a")
     assert len(s.rx.take()) == 4
     s.rxsync()  # every rx slot from tail on is the kernel's; the next frames land there
     free = [s.rx.next(s.rx.tail, i) for i in range(4)]
-    mine = [s.rx.get(i)[0] for i in free]
     for k, i in enumerate(free):
         s.rx.set(i, objtotal + k, 0, 0)  # not the receiver's to write
+    sent = [m.tx.get(i)[0] for i in free]
     assert m.tx.put([[f"b{i}".encode().ljust(60, b"-")] for i in range(4)]) == 4
-    m.txsync()  # tx slots 4-7 swap with those rx slots
-    got = [m.tx.get(4 + i)[0] for i in range(4)]
-    assert got == [0, 0, 0, 0], f"the sender was handed {got}"
+    m.txsync()
+    assert [m.tx.get(i)[0] for i in free] == sent
     s.rxsync()
+    assert [s.rx.get(i)[0] for i in free] == sent
     assert [p[0][:2] for p in s.rx.take()] == [b"b0", b"b1", b"b2", b"b3"]
-    for i, idx in enumerate(mine):  # the buffers the receiver threw away, back in a ring
-        m.tx.set(4 + i, idx, 0, 0)
+    s.rxsync()
+    m.txsync()
+    got = [m.tx.get(i)[0] for i in free]
+    assert got == sent, f"the sender was handed {got}"

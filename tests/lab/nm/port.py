@@ -543,5 +543,15 @@ def transfer(
     return got
 
 
+def pipe_pair_buffers(tx: Ring, rx: Ring) -> list[int]:
+    """The buffers a pipe's tx ring and the rx ring it feeds hold between them, each once.
+
+    The two rings share one set of buffers slot by slot: rx slots head..tail-1 (in flight, the
+    receiver's) hold theirs, the tx ring's other slots hold the rest. Both ends synced last.
+    """
+    in_flight = {rx.next(rx.head, k) for k in range((rx.tail - rx.head) % rx.num_slots)}
+    return [(rx if k in in_flight else tx).get(k)[0] for k in range(tx.num_slots)]
+
+
 def frames_of(packets: Iterable[Sequence[bytes]]) -> list[bytes]:
     return [b"".join(p) for p in packets]
