@@ -1,14 +1,13 @@
-"""Port specs: parsing, canonical text, the `ptnet port check` CLI, and agreement with the C
-parser (nm_spec_parse in netmap_user.h, compiled from tests/lab/port_spec_check.c)."""
+"""Port specs: parsing, canonical text and the `ptnet port check` CLI. Agreement with the C parser
+is in tests/integration/test_port_spec_c.py."""
 
 import json
-import random
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from port_fuzz import TOKENS, check_one, fuzz_specs
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import PortConf, PortSpec, parse_port
@@ -183,29 +182,6 @@ def test_a_message_quotes_the_spec_on_one_line():
 # Properties: nothing crashes the parser; what it accepts round-trips
 # --------------------------------------------------------------------------------------------
 
-TOKENS = [
-    "netmap:", "vale", "vale0:", "vale:", "0", "1", "7", "42", "4095", "4096", "65535", "65536",
-    "4294967295", "4294967296", "eth0", "a", "Z", "_", "pipe", "{", "}", "^", "*", "-", "@",
-    "/", ":", "x", "z", "t", "r", "R", "T", "@conf:", "rings=", "tx-rings=", "rx-rings=",
-    "host-rings=", "host-tx-rings=", "host-rx-rings=", "slots=", "tx-slots=", "rx-slots=", ",",
-    "=", ".", "..", " ", "\t", "\n", "\x7f", "\u00e9", "abcdefghijklmnop", "q", "\x01",
-]  # fmt: skip
-
-
-def check_one(spec: str) -> PortSpec | None:
-    """The property: accepted and round-trips, or a one-line UsageError."""
-    try:
-        p = parse_port(spec)
-    except UsageError as exc:
-        text = str(exc)
-        assert text.startswith("bad port spec '") and "\n" not in text, text
-        assert len(text) < 300, text
-        return None
-    assert parse_port(str(p)) == p, (spec, str(p))
-    assert str(parse_port(str(p))) == str(p)
-    assert len(p.nr_name) < 16
-    return p
-
 
 @settings(max_examples=2000, deadline=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=10).map("".join))
@@ -268,79 +244,10 @@ def test_specs_built_from_the_grammar_are_accepted_and_round_trip(spec):
     assert p is not None, rejected(spec)
 
 
-# --------------------------------------------------------------------------------------------
-# The same answers as the C parser, nm_spec_parse() (kernel/include/uapi/net/netmap_user.h)
-# --------------------------------------------------------------------------------------------
-
-
-def fuzz_specs(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    tokens = [t for t in TOKENS if t != "\0"]
-    return ["".join(rng.choices(tokens, k=rng.randint(0, 9))) for _ in range(n)]
-
-
 def test_ten_thousand_seeded_random_specs_round_trip_or_fail_cleanly():
     outcomes = [check_one(s) is not None for s in fuzz_specs(10000, seed=1)]
     assert len(outcomes) == 10000
     assert 500 <= sum(outcomes) <= 9500  # both outcomes are well exercised
-
-
-def c_parse(exe: Path, specs: list[str]) -> list[list[str]]:
-    """Per spec: ["ok", mode, ringid, flags, memid, txr, rxr, htxr, hrxr, txs, rxs, "-", name]
-    or ["err", message]."""
-    data = b"".join(s.encode(errors="surrogateescape") + b"\0" for s in specs)
-    out = subprocess.run([exe], input=data, capture_output=True, timeout=120, check=True).stdout
-    records = out.split(b"\0")[:-1]
-    assert len(records) == len(specs)
-    return [
-        r.decode(errors="surrogateescape").split(" ", 12 if r.startswith(b"ok") else 1)
-        for r in records
-    ]
-
-
-def kernel_level_reason(spec: str, message: str) -> bool:
-    """Python refuses what the C parser passes only where nm_open() or the kernel refuse it."""
-    return any(
-        w in message
-        for w in (
-            "IFNAMSIZ",
-            "is not an interface name",
-            "an interface name cannot hold",
-            "only on NIC ports",
-        )
-    )
-
-
-def test_python_and_c_parsers_agree_on_ten_thousand_random_specs(port_spec_checker):
-    specs = fuzz_specs(12000, seed=7) + [
-        "vale1:10", "netmap:eth0-2/T", "pipeA}1", "vale0:0{0", "vale:x{3", "netmap:pipe{1}2",
-        "netmap:eth0/@2", "netmap:e@conf:rings=3,host-tx-rings=1,rx-slots=9", "a b^3/xz@4",
-    ]  # fmt: skip
-    counts = {"both": 0, "neither": 0, "kernel": 0}
-    for spec, c in zip(specs, c_parse(port_spec_checker, specs), strict=True):
-        try:
-            p = parse_port(spec)
-        except UsageError as exc:
-            assert check_one(spec) is None
-            if c[0] == "ok":
-                assert kernel_level_reason(spec, str(exc)), (spec, str(exc))
-                counts["kernel"] += 1
-            else:
-                counts["neither"] += 1
-            continue
-        assert c[0] == "ok", (spec, c)
-        conf = p.conf
-        assert c[1:12] == [
-            str(v)
-            for v in (
-                p.nr_mode, p.nr_ringid, p.nr_flags, p.mem_id or 0, conf.tx_rings, conf.rx_rings,
-                conf.host_tx_rings, conf.host_rx_rings, conf.tx_slots, conf.rx_slots,
-            )
-        ] + ["-"], spec  # fmt: skip
-        assert c[12] == p.nr_name, spec
-        counts["both"] += 1
-    # The fuzz reaches all three outcomes often enough to mean something.
-    assert min(counts.values()) >= 200, counts
 
 
 # --------------------------------------------------------------------------------------------
