@@ -2,7 +2,6 @@
 is in tests/integration/test_port_spec_c.py."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +10,6 @@ from port_fuzz import TOKENS, check_one, fuzz_specs
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import PortConf, PortSpec, parse_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def rejected(spec: str) -> str:
