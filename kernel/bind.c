@@ -2,7 +2,7 @@
 /*
  * Binding a descriptor to a port: the ring range a registration selects,
  * the descriptor's netmap_if, its extra buffers, exclusivity, and the
- * syncs and polls that act on the bound rings.
+ * syncs that act on the bound rings (poll is in poll.c).
  *
  * A descriptor binds once; the binding lasts until release. Binding and
  * unbinding run under priv->lock and netmap_lock. priv->port is published
@@ -13,7 +13,6 @@
 
 #include <linux/errno.h>
 #include <linux/fs.h>
-#include <linux/poll.h>
 #include <linux/string.h>
 
 #include "netmap_kern.h"
@@ -464,64 +463,4 @@ int netmap_priv_sync(struct netmap_priv *priv, enum nm_txrx t)
 			err = e;
 	}
 	return err;
-}
-
-/* Sync the bound rings of one direction; report errors and readiness. */
-static __poll_t nm_poll_dir(struct netmap_priv *priv,
-			    struct netmap_port *port, enum nm_txrx t,
-			    __poll_t ready)
-{
-	__poll_t mask = 0;
-	u32 i;
-
-	for (i = priv->first[t]; i < priv->last[t]; i++) {
-		struct netmap_kring *kring = &port->krings[t][i];
-
-		if (netmap_kring_sync(kring))
-			mask |= EPOLLERR;
-		else if (READ_ONCE(kring->rcur) != READ_ONCE(kring->rtail))
-			mask |= ready;
-	}
-	return mask;
-}
-
-/**
- * netmap_priv_poll() - poll, select and epoll on a descriptor
- * @priv: the descriptor
- * @file: its file
- * @wait: the poll table
- *
- * The tx rings are synced unless NR_NO_TX_POLL (always when POLLOUT is
- * asked) and are writable when cur != tail; the rx rings are synced when
- * POLLIN is asked or with NR_DO_RX_POLL and are readable when cur != tail.
- *
- * Return: the ready events; EPOLLERR when unbound or a ring was bad.
- */
-__poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
-			  poll_table *wait)
-{
-	struct netmap_port *port = netmap_priv_port(priv);
-	__poll_t events = poll_requested_events(wait);
-	bool want_tx = events & (EPOLLOUT | EPOLLWRNORM);
-	bool want_rx = events & (EPOLLIN | EPOLLRDNORM);
-	__poll_t mask = 0;
-	u32 i;
-
-	if (!port)
-		return EPOLLERR;
-	if (want_tx)
-		for (i = priv->first[NM_TX]; i < priv->last[NM_TX]; i++)
-			poll_wait(file, &port->krings[NM_TX][i].wq, wait);
-	if (want_rx)
-		for (i = priv->first[NM_RX]; i < priv->last[NM_RX]; i++)
-			poll_wait(file, &port->krings[NM_RX][i].wq, wait);
-	/* Queued before looking: pairs with wq_has_sleeper() of the waker. */
-	smp_mb();
-	if (want_tx || !(priv->flags & NR_NO_TX_POLL))
-		mask |= nm_poll_dir(priv, port, NM_TX,
-				    want_tx ? EPOLLOUT | EPOLLWRNORM : 0);
-	if (want_rx || (priv->flags & NR_DO_RX_POLL))
-		mask |= nm_poll_dir(priv, port, NM_RX,
-				    want_rx ? EPOLLIN | EPOLLRDNORM : 0);
-	return mask;
 }

@@ -13,6 +13,9 @@ static int __init netmap_init(void)
 {
 	int err;
 
+	err = netmap_poll_init();
+	if (err)
+		return err;
 	err = netmap_mem_init();
 	if (err)
 		return err;

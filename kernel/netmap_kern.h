@@ -727,6 +727,9 @@ void netmap_unregister(struct netmap_priv *priv);
 void netmap_port_fill_info(struct netmap_port *port,
 			   struct nmreq_register *reg);
 int netmap_priv_sync(struct netmap_priv *priv, enum nm_txrx t);
+
+/* poll.c */
+int netmap_poll_init(void);
 __poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
 			  poll_table *wait);
 
