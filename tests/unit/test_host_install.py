@@ -218,3 +218,15 @@ def test_doctor_reports_the_host_install_too(run_ptnet):
     names = [row["name"] for row in json.loads(proc.stdout)]
     for name in ("host kernel", "netmap.ko", "dkms", "/dev/netmap", "ptnet qemu", "kvm"):
         assert name in names
+
+
+def test_vm_takes_the_installed_qemu_when_there_is_one(tmp_path, monkeypatch):
+    from ptnet.install import qemu as qemu_prefix
+    from ptnet.vm import launch
+
+    binary = tmp_path / "opt" / "qemu" / "bin" / "qemu-system-x86_64"
+    monkeypatch.setattr(qemu_prefix, "BINARY", binary)
+    assert launch._our_qemu(dry_run=True) != str(binary)
+    binary.parent.mkdir(parents=True)
+    binary.write_text("")
+    assert launch._our_qemu(dry_run=True) == str(binary)
