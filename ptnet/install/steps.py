@@ -55,19 +55,24 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+def check_unreferenced(module: str, users: int = 0) -> None:
+    """Refuse while the kernel holds `module` (beyond `users` references of modules we unload
+    first): persistent VALE ports, a guest's passthrough."""
+    refs = int((SYS_MODULE / module / "refcnt").read_text())
+    if refs > users:
+        raise PtnetError(
+            f"{module} is still in use ({refs} references: persistent VALE ports, a guest's "
+            "passthrough, or open descriptors); remove them and run this again"
+        )
+
+
 def unload() -> None:
     """Unload the guest driver and netmap.ko where they are loaded (by name: one loaded from a
     file, not by modprobe, goes too)."""
     for module in MODULES:
-        if not loaded(module):
-            continue
-        refs = (SYS_MODULE / module / "refcnt").read_text().strip()
-        if refs != "0":
-            raise PtnetError(
-                f"{module} is still in use ({refs} references: persistent VALE ports, a "
-                "guest's passthrough, or open descriptors); remove them and run this again"
-            )
-        host.run(host.as_root([host.require("rmmod", "kmod"), module]))
+        if loaded(module):
+            check_unreferenced(module)
+            host.run(host.as_root([host.require("rmmod", "kmod"), module]))
 
 
 def install(opts: InstallOptions) -> None:
@@ -79,6 +84,7 @@ def install(opts: InstallOptions) -> None:
     modprobe = host.require("modprobe", "kmod")
     if loaded():
         check_not_in_use(force=False)
+        check_unreferenced(modconf.MODULE, users=int(loaded("ptnet_guest")))
     host.log(f"installing ptnet {dkms.version()} for kernel {release}")
     with tempfile.TemporaryDirectory(prefix="ptnet-dkms-") as tmp:
         staged = Path(tmp) / dkms.source_dir().name
