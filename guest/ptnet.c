@@ -31,6 +31,7 @@
 #include <linux/slab.h>
 
 #include "ptnet.h"
+#include "ptnet_version.h"
 
 bool ptnet_vnet_hdr;
 module_param_named(vnet_hdr, ptnet_vnet_hdr, bool, 0444);
@@ -430,3 +431,4 @@ module_init(ptnet_init);
 module_exit(ptnet_exit);
 MODULE_DESCRIPTION("ptnet guest driver: netmap passthrough of host ports (ptnet-pci, ptnetmap-memdev)");
 MODULE_LICENSE("Dual BSD/GPL");
+MODULE_VERSION(PTNET_VERSION);

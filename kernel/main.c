@@ -8,6 +8,7 @@
 #include <linux/module.h>
 
 #include "netmap_kern.h"
+#include "ptnet_version.h"
 
 static int __init netmap_init(void)
 {
@@ -50,3 +51,4 @@ module_exit(netmap_exit);
 
 MODULE_DESCRIPTION("netmap-compatible fast packet I/O");
 MODULE_LICENSE("Dual BSD/GPL");
+MODULE_VERSION(PTNET_VERSION);

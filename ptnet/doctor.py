@@ -1,7 +1,6 @@
 """Health checks for `ptnet doctor`: what this machine has, and what is missing for what."""
 
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
@@ -49,7 +48,7 @@ def _qemu() -> Check:
     return Check("qemu", True, True, f"qemu-system-x86_64 {ver}")
 
 
-def _kvm() -> Check:
+def kvm() -> Check:
     if not accel.kvm_device_usable():
         return Check("kvm", False, False, "/dev/kvm not usable; the lab uses TCG")
     verdicts = set(accel.probed_verdicts().values())
@@ -75,13 +74,14 @@ def _kernels() -> list[Check]:
     ]
 
 
-def _host_netmap() -> Check:
-    if os.path.exists("/dev/netmap"):
-        return Check("/dev/netmap (host)", True, False, "present")
-    return Check("/dev/netmap (host)", False, False, "not loaded on this host; the lab has it")
+def _host_install() -> list[Check]:
+    """netmap.ko, DKMS, /dev/netmap and our QEMU on this host (`ptnet host status`)."""
+    from ptnet.install import status
+
+    return status.checks()
 
 
-def _libvirtd() -> Check:
+def libvirtd() -> Check:
     path = shutil.which("libvirtd")
     if path is None:
         return Check("libvirtd", False, False, "apt-get install libvirt-daemon-system")
@@ -98,7 +98,7 @@ def _python_module(module: str, package: str) -> Check:
 
 CHECKS: list[Callable[[], Check | list[Check]]] = [
     _qemu,
-    _kvm,
+    kvm,
     lambda: _program("busybox", "busybox-static", True, r"BusyBox (v\S+)", flag=""),
     _kernels,
     lambda: _program("gcc-12", "gcc-12", True, r"\) (\S+)"),
@@ -108,8 +108,8 @@ CHECKS: list[Callable[[], Check | list[Check]]] = [
     lambda: _program("pahole", "dwarves", False, r"v?(\S+)"),
     # the trixie chroot that the 7.x modules build in
     lambda: _program("debootstrap", "debootstrap", False, r"debootstrap (\S+)"),
-    _host_netmap,
-    _libvirtd,
+    _host_install,
+    libvirtd,
     lambda: _python_module("qemu.qmp", "qemu.qmp"),
     lambda: _python_module("libvirt", "libvirt-python"),
     lambda: _python_module("paramiko", "paramiko"),

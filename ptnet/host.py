@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,21 @@ def as_root(argv: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return argv
     return [require("sudo", "sudo"), *argv]
+
+
+def write_file(dest: Path, text: str, mode: int = 0o644) -> None:
+    """Write `text` into the host's file `dest` (root's, `mode`), its directory made if needed."""
+    with tempfile.TemporaryDirectory(prefix="ptnet-") as tmp:
+        staged = Path(tmp) / dest.name
+        staged.write_text(text)
+        run(as_root(["install", "-D", "-m", f"{mode:o}", str(staged), str(dest)]))
+
+
+def remove(targets: Sequence[Path]) -> None:
+    """Remove the host's files and directory trees in `targets` that exist."""
+    present = [str(t) for t in targets if t.exists() or t.is_symlink()]
+    if present:
+        run(as_root(["rm", "-rf", "--", *present]))
 
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}

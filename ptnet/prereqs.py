@@ -26,6 +26,8 @@ LAB_PACKAGES = (
     "openssh-client",
     "libvirt-daemon",
     "libvirt-daemon-driver-qemu",
+    # `ptnet host install` registers our modules with DKMS; its lab test runs the host's dkms
+    "dkms",
 )
 
 

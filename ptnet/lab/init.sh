@@ -54,6 +54,8 @@ mount -t proc proc $H/proc
 mount -t sysfs sys $H/sys
 mount -t devtmpfs dev $H/dev
 mkdir -p $H/dev/pts $H/dev/shm 2>/dev/null
+# What udev would add to devtmpfs: bash's <(...) needs /dev/fd (dkms uses it).
+ln -s /proc/self/fd $H/dev/fd
 mount -t devpts devpts $H/dev/pts
 mount -t tmpfs shm $H/dev/shm
 # /tmp and /var/tmp: the host's files stay visible (a checkout or a cache may live there),

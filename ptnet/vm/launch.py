@@ -14,6 +14,7 @@ from ptnet.backend import base
 from ptnet.build import image as images
 from ptnet.build import qemu as qemu_build
 from ptnet.errors import PtnetError, UsageError
+from ptnet.install import qemu as qemu_prefix
 from ptnet.lab import accel
 from ptnet.lab import kernel as kernels
 from ptnet.model.ports import PortSpec
@@ -40,13 +41,17 @@ def check_ports_available(ports: tuple[PortSpec, ...]) -> None:
     """Ports are real netmap ports or nothing: refuse when this host cannot give them."""
     if ports and not os.path.exists("/dev/netmap"):
         raise PtnetError(
-            f"--port {ports[0]}: this host has no /dev/netmap (netmap.ko is not loaded), "
-            "so no netmap port can exist here; VMs with ports run where netmap.ko is loaded"
+            f"--port {ports[0]}: this host has no /dev/netmap (netmap.ko is not loaded); "
+            "install and load it with: sudo ptnet host install (a machine that cannot load "
+            "modules can run ptnet inside the lab: ptnet lab run)"
         )
 
 
 def _our_qemu(*, dry_run: bool) -> str:
-    """Our patched QEMU (ptnet-pci, netmap passthrough); in a dry run, where it will be."""
+    """Our patched QEMU (ptnet-pci, netmap passthrough): the one `ptnet host install` put in
+    /opt/ptnet/qemu, else the cache's build; in a dry run, where that build will be."""
+    if (installed := qemu_prefix.installed()) is not None:
+        return str(installed)
     try:
         return str(qemu_build.binary_path())
     except UsageError:

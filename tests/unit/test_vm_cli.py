@@ -70,6 +70,7 @@ def test_a_port_without_netmap_on_the_host_fails_before_anything_starts(run_ptne
     proc = run_ptnet("vm", "up", "vm1", "--port", "vale1:10", env=env)
     line = one_line_error(proc, code=1)
     assert "--port vale1:10: this host has no /dev/netmap" in line
+    assert "sudo ptnet host install" in line and "ptnet lab run" in line
     assert not (Path(env["PTNET_STATE_DIR"]) / "vms" / "vm1.json").exists()
     assert not (Path(env["PTNET_RUNTIME_DIR"]) / "vms" / "vm1").exists()
     assert run_ptnet("vm", "list", "--format", "json", env=env).stdout.strip() == "[]"
