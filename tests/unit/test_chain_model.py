@@ -188,7 +188,11 @@ BAD_FILES = [
         "nfs[0].role: unknown role 'nft'; built-in roles are fw, nat, ids, "
         "or give a command for a custom role",
     ),
-    ("nfs: [{role: nft, command: ''}]", "nfs[0].command: expected a non-empty string"),
+    ("nfs: [{role: nft, command: ''}]", "nfs[0].command: expected a command, got only blanks"),
+    (
+        "nfs: [{role: nft, command: \"run 'x\"}]",
+        "nfs[0].command: expected a command line: No closing quotation",
+    ),
     (
         "nfs: [{role: fw, command: ls}]",
         "nfs[0].command: fw is a built-in role; a command is for custom roles",
