@@ -425,8 +425,11 @@ def render_vms(
 ) -> dict[str, VmRender]:
     """Each NF's VM (by NF name), from the Launch that `launch_of` resolves for it."""
     out = {}
-    for p in chain.nfs:
-        launch = launch_of(p.vm)
+    for k, p in enumerate(chain.nfs):
+        try:
+            launch = launch_of(p.vm)
+        except UsageError as exc:
+            raise UsageError(f"nfs[{k}] ({p.nf.name}): {exc}") from None
         if p.vm.backend is BackendName.libvirt:
             out[p.nf.name] = VmRender(
                 p.vm.backend, xml=domain_xml(launch, lab=lab, uid=uid, gid=gid)
