@@ -492,6 +492,10 @@ def _end_text(chain: ChainPlan, which: str) -> str:
     return f"host port {port}"
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def render_text(chain: ChainPlan, vms: Mapping[str, VmRender] | None = None) -> str:
     """The plan for people: hops with their link and why, regions, and each NF's VM."""
     spec = chain.spec
@@ -517,8 +521,8 @@ def render_text(chain: ChainPlan, vms: Mapping[str, VmRender] | None = None) -> 
             p = chain.pipe_parent
             lines.append(
                 f"  {r.name}: the pipes' shared region, of persistent VALE port {p.name} "
-                f"(VALE_NEWIF, {p.rings} ring(s) of {p.slots} slots each way, made before any "
-                f"pipe opens); {p.pipes} of at most {p.room} pipes"
+                f"(VALE_NEWIF, {_count(p.rings, 'ring')} of {p.slots} slots each way, made "
+                f"before any pipe opens); {p.pipes} of at most {p.room} pipes"
             )
         elif r.kind == "vale-port":
             lines.append(f"  {r.name}: the VALE port's own region")
@@ -533,7 +537,8 @@ def render_text(chain: ChainPlan, vms: Mapping[str, VmRender] | None = None) -> 
         in_mac, out_mac = p.macs
         lines += [
             f"  {nf.name}: role {nf.role}{'' if nf.builtin else ' (custom)'}, {nf.trust}, "
-            f"VM {vm.name} (image {vm.image}, {vm.cpus} CPU, {vm.mem_mb} MiB, {vm.backend})",
+            f"VM {vm.name} (image {vm.image}, {_count(vm.cpus, 'CPU')}, {vm.mem_mb} MiB, "
+            f"{vm.backend})",
             f"     in:  {p.in_port} as {GUEST_IN} ({in_mac})",
             f"     out: {p.out_port} as {GUEST_OUT} ({out_mac})",
             f"     runs: {shlex.join(p.command)}",

@@ -190,7 +190,7 @@ BAD_FILES = [
     ),
     ("nfs: [{role: nft, command: ''}]", "nfs[0].command: expected a command, got only blanks"),
     (
-        "nfs: [{role: nft, command: \"run 'x\"}]",
+        'nfs: [{role: nft, command: "run \'x"}]',
         "nfs[0].command: expected a command line: No closing quotation",
     ),
     (
