@@ -166,6 +166,11 @@ def converge(
     say: Say = say_stderr,
 ) -> ChainRecord:
     """Make chain `name` the NFs `wanted`, keeping what already runs as wanted."""
+    if not os.path.exists("/dev/netmap"):
+        raise PtnetError(
+            f"chain {name}: this host has no /dev/netmap (netmap.ko is not loaded); "
+            "chains run where netmap.ko is loaded (the lab: ptnet lab run)"
+        )
     chains_dir().mkdir(parents=True, exist_ok=True)
     with file_lock(lock_path(name)):
         old = load(name)
@@ -210,7 +215,7 @@ def _converge_vms(record: ChainRecord, old: ChainRecord | None, say: Say) -> Non
     # may be the ones the new VMs take).
     stale = set(record.owned_vms) - {n.vm for n in keep}
     for vm in sorted(stale):
-        if vms.down(vm):
+        if _down(vm):
             say(f"{name}: VM {vm}: stopped (not as planned)")
     for nf in boot:
         say(f"{name}: {nf.name} ({nf.role}, {nf.trust}): booting VM {nf.vm}")
@@ -407,6 +412,13 @@ def stop_role(vm: str) -> None:
 # destroy, list, show
 
 
+def _down(vm: str) -> bool:
+    """`ptnet vm down`, and no lock file left where there was no VM to take down."""
+    gone = vms.down(vm)
+    base.lock_path(vm).unlink(missing_ok=True)
+    return gone
+
+
 def _discovered_members() -> dict[str, list[str]]:
     """Chain name -> the VMs marked as its members, from the backends alone."""
     out: dict[str, list[str]] = {}
@@ -436,7 +448,7 @@ def destroy(name: str, *, say: Say = say_stderr) -> bool:
             lock_path(name).unlink(missing_ok=True)
             return False
         for vm in sorted(members):
-            if vms.down(vm):
+            if _down(vm):
                 say(f"{name}: VM {vm} stopped and removed")
         for attach in record.attached if record else []:
             _vale_ctl("-d", attach)
@@ -496,7 +508,7 @@ def status(record: ChainRecord, *, counters: bool = False) -> dict[str, Any]:
     states = {n["state"] for n in nfs}
     return {
         "name": record.name,
-        "state": record.state if states <= {"running"} else "degraded",
+        "state": record.state if record.state != "ready" or states <= {"running"} else "degraded",
         "nfs": nfs,
         "hops": record.plan.get("hops", []),
         "regions": record.plan.get("regions", []),
