@@ -10,12 +10,12 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from nm import port as nmport
 
 from ptnet.backend import base
+from ptnet.build.tools import tool_path
 
 pytestmark = [
     pytest.mark.lab(smp=2),
@@ -98,10 +98,45 @@ def test_chain_is_created_validated_isolated_and_destroyed_clean(cli):
     # The ports are free again (each opens), and no state or runtime file is left.
     for p in mem:
         nmport.port_info(p)
-    state = Path(base.vms_state_dir())
-    assert not list(state.glob("*")) if state.exists() else True
-    chains = state.parent / "chains"
-    assert not list(chains.glob("*")) if chains.exists() else True
-    runtime = base.runtime_path() / "vms"
-    assert not list(runtime.glob("*")) if runtime.exists() else True
+    assert_nothing_left()
     print(f"create took {created_s:.0f} s")
+
+
+def assert_nothing_left() -> None:
+    """No VM or chain file in the state dir, no VM runtime dir, no chain's VALE port."""
+    for d in (base.vms_state_dir(), base.vms_state_dir().parent / "chains"):
+        assert not (d.exists() and list(d.iterdir())), list(d.iterdir())
+    runtime = base.runtime_path() / "vms"
+    assert not (runtime.exists() and list(runtime.iterdir())), list(runtime.iterdir())
+
+
+@pytest.mark.extended  # a second set of nested boots: several minutes more
+def test_destroy_after_kill_9_in_the_middle_of_create_leaves_nothing(cli):
+    """`kill -9` of ptnet while the NF VMs boot; destroy finds them from the record written
+    before any side effect (and the marks), and leaves nothing."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ptnet", "chain", "create", "fw,nat", "--name", "k9"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    # Kill it once the VMs are booting: their QEMUs run, nothing is ready yet.
+    for line in proc.stderr:
+        if "booting VM" in line:
+            break
+    deadline = time.monotonic() + 300
+    while len(qemu_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    proc.kill()
+    proc.wait()
+    assert len(qemu_pids()) == 2
+    listed = json.loads(cli("chain", "list", "--format", "json").stdout)
+    assert [(c["name"], c["state"]) for c in listed] == [("k9", "creating")], listed
+    gone = cli("chain", "destroy", "k9")
+    assert gone.returncode == 0, gone.stderr
+    assert qemu_pids() == []
+    assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
+    # The pipe parent (a persistent VALE port) went with the chain.
+    ports = subprocess.run([str(tool_path("vale-ctl"))], capture_output=True, text=True).stdout
+    assert "k9" not in ports, ports
+    assert_nothing_left()
