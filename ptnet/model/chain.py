@@ -528,7 +528,9 @@ def parse_text(text: str, source: str = "chain file", **overrides: str | None) -
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = " ".join(str(exc.problem or exc.context or "bad YAML").split())
         raise UsageError(f"{where}: {problem}") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply") from None
+    except (yaml.YAMLError, ValueError) as exc:
         raise UsageError(f"{source}: bad YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{source}: expected a mapping with name, ingress, egress and nfs")

@@ -231,6 +231,8 @@ BAD_FILES = [
         "t.yml:2:3: expected <block end>, but found '<block sequence start>'",
     ),
     ("? [a]\n: 1\n", "t.yml:1:3: a key must be a plain value"),
+    ("nfs: &a [*a]\n", "t.yml:1:6: found unconstructable recursive node"),
+    ("x: " + "[" * 5000 + "]" * 5000, "t.yml: nested too deeply"),
     ("- a\n", "t.yml: expected a mapping with name, ingress, egress and nfs"),
     ("", "t.yml: expected a mapping with name, ingress, egress and nfs"),
     (
@@ -246,6 +248,16 @@ def test_bad_file_is_one_line_naming_the_field(text, message):
     with pytest.raises(UsageError) as exc:
         parse_text(text, "t.yml")
     assert str(exc.value) == message
+
+
+def test_aliases_that_would_expand_to_millions_are_refused_as_they_stand():
+    text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for i in range(1, 9):
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n"
+    with pytest.raises(UsageError, match=r"^nfs\[0\]\.config: option x: expected a string"):
+        parse_text(text + "nfs: [{role: fw, config: {x: *a8}}]\n")
+    with pytest.raises(UsageError, match=r"^nfs: expected at most 8 item\(s\), got 9$"):
+        parse_text(text + "nfs: *a8\n")
 
 
 def test_unreadable_and_non_text_files_are_named(tmp_path):
