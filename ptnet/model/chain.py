@@ -101,13 +101,14 @@ class NfSpec:
         return self.role in BUILTIN_ROLES
 
     def to_dict(self) -> dict[str, Any]:
+        """The NF as the file has it."""
         return {
             "name": self.name,
             "role": self.role,
             "trust": self.trust.value,
             "image": self.image,
             "cpus": self.cpus,
-            "mem_mb": self.mem_mb,
+            "mem": self.mem_mb,
             "backend": self.backend.value,
             "command": self.command,
             "config": dict(self.config),
@@ -125,6 +126,7 @@ class ChainSpec:
         return f"{self.name}-{nf.name}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The chain as a file that gives it back: from_data(spec.to_dict()) == spec."""
         return {
             "name": self.name,
             "ingress": str(self.ingress),

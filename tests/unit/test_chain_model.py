@@ -91,6 +91,16 @@ def test_file_gives_every_field(tmp_path):
     assert load_file(path, name="other").name == "other"
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [parse_shorthand("fw,ids:untrusted,nat,fw", ingress="netmap:eth1"), parse_text(FILE)],
+    ids=["shorthand", "file"],
+)
+def test_to_dict_is_a_file_that_gives_the_spec_back(spec):
+    assert from_data(spec.to_dict()) == spec
+    jsonschema.validate(spec.to_dict(), json_schema())
+
+
 def test_schema_validates_the_sample_file_and_refuses_a_bad_one():
     import yaml
 
