@@ -25,7 +25,9 @@ from ptnet.plan.chain import (
     render_text,
     render_vms,
     role_command,
+    setup_commands,
     switch_name,
+    teardown_commands,
     to_json,
 )
 from ptnet.plan.ports import port_mac
@@ -147,6 +149,18 @@ def test_nic_ends_are_attached_to_switches_and_have_no_host_port():
     assert p.ingress_port is None and p.egress_port is None
     assert p.regions[-1].kind == "global" and p.regions[-1].ports == ("netmap:eth1", "netmap:eth2")
     assert p.pipe_parent is None
+
+
+def test_host_steps_make_the_parent_and_attach_the_nics():
+    p = plan(parse_shorthand("fw,nat,ids:untrusted", "h", ingress="netmap:eth1"))
+    sw0 = switch_name("h", 0)
+    assert setup_commands(p) == [
+        ("vale-ctl", "-n", "h", "-C", "1024,1024,1,1"),
+        ("vale-ctl", "-a", f"{sw0}:eth1"),
+    ]
+    assert teardown_commands(p) == [("vale-ctl", "-d", f"{sw0}:eth1"), ("vale-ctl", "-r", "h")]
+    untrusted = plan(parse_shorthand("ids:untrusted"))
+    assert setup_commands(untrusted) == teardown_commands(untrusted) == []
 
 
 def test_role_commands():
