@@ -226,9 +226,10 @@ def parent_name(chain: str) -> str:
 
 
 def switch_name(chain: str, hop: int) -> str:
-    """valeHHHHI: four hex digits of a hash of the chain's name, then the hop's index. A VALE
-    port's whole name, valeS:P, must fit IFNAMSIZ for nm_open(), so S and P are short."""
-    return f"vale{hashlib.sha256(chain.encode()).hexdigest()[:4]}{hop}"
+    """valeHHHHHHI: six hex digits of a hash of the chain's name, then the hop's index. A VALE
+    port's whole name, valeS:P, must fit IFNAMSIZ for nm_open(): with P at most 3 characters
+    (`nfK`, `ing`, `egr`), it is 15 at most."""
+    return f"vale{hashlib.sha256(chain.encode()).hexdigest()[:6]}{hop}"
 
 
 def _vale_port_name(ends: list[str], end: str) -> str:

@@ -179,7 +179,7 @@ def test_names_fit_the_port_grammar_at_their_longest():
     spec = parse_shorthand("fw,ids:untrusted,nat", "a-long-chain")
     p = plan(spec)
     assert parent_name("a-long-chain") == "a_long_chain"
-    assert {len(s) for s in p.switches} == {9}
+    assert {len(s) for s in p.switches} == {11}
     for nf in p.nfs:
         assert all(len(port.nr_name) <= 15 for port in nf.vm.ports)
 
