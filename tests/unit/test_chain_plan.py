@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ptnet.errors import UsageError
 from ptnet.model.chain import ChainSpec, parse_shorthand, parse_text
@@ -248,3 +250,23 @@ def test_dry_run_vms_resolves_as_vm_up_dry_run(monkeypatch):
     vms = chain_plan.dry_run_vms(p)
     assert seen == [("fw-nat-fw", True), ("fw-nat-nat", True)]
     assert vms["fw"].argv[0] == "/opt/qemu/bin/qemu-system-x86_64"
+
+
+_items = st.sampled_from(["fw", "ids", "nat", "fw:untrusted", "nat:untrusted", "ids:trusted"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_items, min_size=1, max_size=8), st.sampled_from([None, "netmap:eth1"]))
+def test_every_chain_plans_or_names_the_limit(items, ingress):
+    try:
+        p = plan(parse_shorthand(",".join(items), ingress=ingress))
+    except UsageError as exc:
+        assert "holds at most 5 pipes" in str(exc) or "VALE switches" in str(exc)
+        return
+    assert len(p.hops) == len(items) + 1
+    for nf in p.nfs:
+        if nf.nf.trust == "untrusted":
+            # an untrusted NF has VALE ports only, each in a region of its own
+            assert {port.kind for port in nf.vm.ports} == {"vale"}
+            mine = [r for r in p.regions if nf.nf.name in r.users]
+            assert len(mine) == 2 and all(r.users == (nf.nf.name,) for r in mine)
