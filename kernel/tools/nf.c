@@ -517,7 +517,8 @@ static void usage(const struct nf_role *role)
 	       "  -b, --burst N          most slots moved per ring and pass (1024)\n",
 	       role->summary, nf_prog);
 	if (role->default_config)
-		printf("  -c, --config FILE      the role's configuration (default %s)\n",
+		printf("  -c, --config FILE      the role's configuration (default %s);\n"
+		       "  --rules FILE           the same\n",
 		       role->default_config);
 	if (role->options_help)
 		fputs(role->options_help, stdout);
@@ -541,6 +542,7 @@ int nf_main(int argc, char **argv, const struct nf_role *role, void *ctx)
 		{ "in", required_argument, NULL, 'i' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "rules", required_argument, NULL, 'c' },
 		{ "burst", required_argument, NULL, 'b' },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "stats-interval", required_argument, NULL, OPT_INTERVAL },

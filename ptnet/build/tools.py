@@ -26,6 +26,8 @@ TOOLS = (
     "bridge",
     "ring-limit",
     "nf-fw",
+    "nf-nat",
+    "nf-ids",
     "nf-probe",
 )
 HEADERS = ("netmap.h", "netmap_legacy.h", "netmap_user.h")

@@ -33,7 +33,7 @@ class GraphFormat(enum.StrEnum):
 Chain = Annotated[
     str | None,
     typer.Argument(
-        metavar="[ROLES]",
+        metavar="ROLES",
         help="The NFs' roles in order, each ROLE or ROLE:untrusted: fw,ids:untrusted,nat.",
         show_default=False,
     ),

@@ -101,13 +101,14 @@ class NfSpec:
         return self.role in BUILTIN_ROLES
 
     def to_dict(self) -> dict[str, Any]:
+        """The NF as the file has it."""
         return {
             "name": self.name,
             "role": self.role,
             "trust": self.trust.value,
             "image": self.image,
             "cpus": self.cpus,
-            "mem_mb": self.mem_mb,
+            "mem": self.mem_mb,
             "backend": self.backend.value,
             "command": self.command,
             "config": dict(self.config),
@@ -125,6 +126,7 @@ class ChainSpec:
         return f"{self.name}-{nf.name}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The chain as a file that gives it back: from_data(spec.to_dict()) == spec."""
         return {
             "name": self.name,
             "ingress": str(self.ingress),
@@ -528,7 +530,9 @@ def parse_text(text: str, source: str = "chain file", **overrides: str | None) -
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = " ".join(str(exc.problem or exc.context or "bad YAML").split())
         raise UsageError(f"{where}: {problem}") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply") from None
+    except (yaml.YAMLError, ValueError) as exc:
         raise UsageError(f"{source}: bad YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{source}: expected a mapping with name, ingress, egress and nfs")

@@ -226,9 +226,10 @@ def parent_name(chain: str) -> str:
 
 
 def switch_name(chain: str, hop: int) -> str:
-    """valeHHHHI: four hex digits of a hash of the chain's name, then the hop's index. A VALE
-    port's whole name, valeS:P, must fit IFNAMSIZ for nm_open(), so S and P are short."""
-    return f"vale{hashlib.sha256(chain.encode()).hexdigest()[:4]}{hop}"
+    """valeHHHHHHI: six hex digits of a hash of the chain's name, then the hop's index. A VALE
+    port's whole name, valeS:P, must fit IFNAMSIZ for nm_open(): with P at most 3 characters
+    (`nfK`, `ing`, `egr`), it is 15 at most."""
+    return f"vale{hashlib.sha256(chain.encode()).hexdigest()[:6]}{hop}"
 
 
 def _vale_port_name(ends: list[str], end: str) -> str:
@@ -403,6 +404,33 @@ def _merge_global(regions: list[Region]) -> tuple[Region, ...]:
     return tuple(own + ([Region("global", "global", nics, ())] if nics else []))
 
 
+# -- what the host does around the VMs -------------------------------------------------------
+
+VALE_CTL = "vale-ctl"
+
+
+def setup_commands(chain: ChainPlan) -> list[tuple[str, ...]]:
+    """The host's vale-ctl steps before any VM starts: make the pipe parent (so that its region
+    has the plan's room), then attach the NIC ends to their switches. VALE ports and switches
+    without a NIC come and go with the VMs that open them."""
+    steps: list[tuple[str, ...]] = []
+    if (p := chain.pipe_parent) is not None:
+        conf = f"{p.slots},{p.slots},{p.rings},{p.rings}"
+        steps.append((VALE_CTL, "-n", p.name, "-C", conf))
+    steps += [(VALE_CTL, "-a", h.attach) for h in chain.hops if h.attach is not None]
+    return steps
+
+
+def teardown_commands(chain: ChainPlan) -> list[tuple[str, ...]]:
+    """The host's vale-ctl steps once the VMs are gone: detach the NICs, delete the parent."""
+    steps: list[tuple[str, ...]] = [
+        (VALE_CTL, "-d", h.attach) for h in chain.hops if h.attach is not None
+    ]
+    if chain.pipe_parent is not None:
+        steps.append((VALE_CTL, "-r", chain.pipe_parent.name))
+    return steps
+
+
 # -- each VM's QEMU line or domain XML ---------------------------------------------------------
 
 
@@ -468,6 +496,8 @@ def to_dict(chain: ChainPlan, vms: Mapping[str, VmRender] | None = None) -> dict
         "switches": list(chain.switches),
         "hops": [h.to_dict() for h in chain.hops],
         "regions": [r.to_dict() for r in chain.regions],
+        "setup": [list(c) for c in setup_commands(chain)],
+        "teardown": [list(c) for c in teardown_commands(chain)],
         "nfs": [
             {**p.to_dict(), **({"vm_render": vms[p.nf.name].to_dict()} if vms else {})}
             for p in chain.nfs
@@ -531,6 +561,10 @@ def render_text(chain: ChainPlan, vms: Mapping[str, VmRender] | None = None) -> 
         if r.users:
             lines.append(f"     mapped by: {', '.join(r.users)}")
         lines.append(f"     ports: {' '.join(r.ports)}")
+    lines += ["", "host, before the VMs:"]
+    lines += [f"  {shlex.join(c)}" for c in setup_commands(chain)] or ["  nothing"]
+    lines += ["host, after the VMs:"]
+    lines += [f"  {shlex.join(c)}" for c in teardown_commands(chain)] or ["  nothing"]
     lines += ["", "nfs:"]
     for p in chain.nfs:
         nf, vm = p.nf, p.vm

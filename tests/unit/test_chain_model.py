@@ -91,6 +91,16 @@ def test_file_gives_every_field(tmp_path):
     assert load_file(path, name="other").name == "other"
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [parse_shorthand("fw,ids:untrusted,nat,fw", ingress="netmap:eth1"), parse_text(FILE)],
+    ids=["shorthand", "file"],
+)
+def test_to_dict_is_a_file_that_gives_the_spec_back(spec):
+    assert from_data(spec.to_dict()) == spec
+    jsonschema.validate(spec.to_dict(), json_schema())
+
+
 def test_schema_validates_the_sample_file_and_refuses_a_bad_one():
     import yaml
 
@@ -231,6 +241,8 @@ BAD_FILES = [
         "t.yml:2:3: expected <block end>, but found '<block sequence start>'",
     ),
     ("? [a]\n: 1\n", "t.yml:1:3: a key must be a plain value"),
+    ("nfs: &a [*a]\n", "t.yml:1:6: found unconstructable recursive node"),
+    ("x: " + "[" * 5000 + "]" * 5000, "t.yml: nested too deeply"),
     ("- a\n", "t.yml: expected a mapping with name, ingress, egress and nfs"),
     ("", "t.yml: expected a mapping with name, ingress, egress and nfs"),
     (
@@ -246,6 +258,16 @@ def test_bad_file_is_one_line_naming_the_field(text, message):
     with pytest.raises(UsageError) as exc:
         parse_text(text, "t.yml")
     assert str(exc.value) == message
+
+
+def test_aliases_that_would_expand_to_millions_are_refused_as_they_stand():
+    text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for i in range(1, 9):
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n"
+    with pytest.raises(UsageError, match=r"^nfs\[0\]\.config: option x: expected a string"):
+        parse_text(text + "nfs: [{role: fw, config: {x: *a8}}]\n")
+    with pytest.raises(UsageError, match=r"^nfs: expected at most 8 item\(s\), got 9$"):
+        parse_text(text + "nfs: *a8\n")
 
 
 def test_unreadable_and_non_text_files_are_named(tmp_path):

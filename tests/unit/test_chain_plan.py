@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ptnet.errors import UsageError
 from ptnet.model.chain import ChainSpec, parse_shorthand, parse_text
@@ -25,7 +27,9 @@ from ptnet.plan.chain import (
     render_text,
     render_vms,
     role_command,
+    setup_commands,
     switch_name,
+    teardown_commands,
     to_json,
 )
 from ptnet.plan.ports import port_mac
@@ -149,6 +153,18 @@ def test_nic_ends_are_attached_to_switches_and_have_no_host_port():
     assert p.pipe_parent is None
 
 
+def test_host_steps_make_the_parent_and_attach_the_nics():
+    p = plan(parse_shorthand("fw,nat,ids:untrusted", "h", ingress="netmap:eth1"))
+    sw0 = switch_name("h", 0)
+    assert setup_commands(p) == [
+        ("vale-ctl", "-n", "h", "-C", "1024,1024,1,1"),
+        ("vale-ctl", "-a", f"{sw0}:eth1"),
+    ]
+    assert teardown_commands(p) == [("vale-ctl", "-d", f"{sw0}:eth1"), ("vale-ctl", "-r", "h")]
+    untrusted = plan(parse_shorthand("ids:untrusted"))
+    assert setup_commands(untrusted) == teardown_commands(untrusted) == []
+
+
 def test_role_commands():
     p = plan(parse_text(CUSTOM_FILE))
     fw, nft, ids = (n.command for n in p.nfs)
@@ -165,7 +181,7 @@ def test_names_fit_the_port_grammar_at_their_longest():
     spec = parse_shorthand("fw,ids:untrusted,nat", "a-long-chain")
     p = plan(spec)
     assert parent_name("a-long-chain") == "a_long_chain"
-    assert {len(s) for s in p.switches} == {9}
+    assert {len(s) for s in p.switches} == {11}
     for nf in p.nfs:
         assert all(len(port.nr_name) <= 15 for port in nf.vm.ports)
 
@@ -234,3 +250,23 @@ def test_dry_run_vms_resolves_as_vm_up_dry_run(monkeypatch):
     vms = chain_plan.dry_run_vms(p)
     assert seen == [("fw-nat-fw", True), ("fw-nat-nat", True)]
     assert vms["fw"].argv[0] == "/opt/qemu/bin/qemu-system-x86_64"
+
+
+_items = st.sampled_from(["fw", "ids", "nat", "fw:untrusted", "nat:untrusted", "ids:trusted"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_items, min_size=1, max_size=8), st.sampled_from([None, "netmap:eth1"]))
+def test_every_chain_plans_or_names_the_limit(items, ingress):
+    try:
+        p = plan(parse_shorthand(",".join(items), ingress=ingress))
+    except UsageError as exc:
+        assert "holds at most 5 pipes" in str(exc) or "VALE switches" in str(exc)
+        return
+    assert len(p.hops) == len(items) + 1
+    for nf in p.nfs:
+        if nf.nf.trust == "untrusted":
+            # an untrusted NF has VALE ports only, each in a region of its own
+            assert {port.kind for port in nf.vm.ports} == {"vale"}
+            mine = [r for r in p.regions if nf.nf.name in r.users]
+            assert len(mine) == 2 and all(r.users == (nf.nf.name,) for r in mine)
