@@ -8,6 +8,8 @@ the run: rx, tx and drops, like NFVbench's chain analysis.
 
 import json
 import subprocess
+import tempfile
+import time
 from typing import Any
 
 from ptnet.build.tools import tool_path
@@ -50,40 +52,70 @@ def _all_stats(record: lifecycle.ChainRecord) -> dict[str, dict[str, Any] | None
     return {nf.name: lifecycle.nf_stats(nf) for nf in record.nfs}
 
 
+def ids_hits(
+    record: lifecycle.ChainRecord,
+    before: dict[str, dict[str, Any] | None],
+    after: dict[str, dict[str, Any] | None],
+) -> dict[str, int] | None:
+    """What the ids NFs' signatures matched between `before` and `after` ({"SID": frames});
+    None when the chain has no ids, or an ids NF's stats could not be read."""
+    ids = [nf for nf in record.nfs if nf.role == "ids"]
+    if not ids:
+        return None
+    hits: dict[str, int] = {}
+    for nf in ids:
+        start, end = before[nf.name], after[nf.name]
+        if end is None:
+            return None
+        old = ((start or {}).get("ids") or {}).get("hits") or {}
+        for sid, n in ((end.get("ids") or {}).get("hits") or {}).items():
+            hits[sid] = hits.get(sid, 0) + int(n) - int(old.get(sid, 0))
+    return hits
+
+
 def validate(name: str, *, repeat: int = 1) -> dict[str, Any]:
     """Run the mix through chain `name`; the verdict, the flows, the hop table and the Mpps."""
     from ptnet.chain import traffic  # the mix (the nf part of issue 15)
 
     record = lifecycle.find(name)
+    if not (record.ingress_port and record.egress_port):
+        raise PtnetError(f"chain {name} has a NIC at an end: validate needs host ports at both")
     roles = [nf.role for nf in record.nfs]
-    before = _all_stats(record)
-    argv = traffic.probe_argv(
-        str(tool_path("nf-probe")), record.ingress_port, record.egress_port, roles, repeat=repeat
-    )
+    ips = any(nf.role == "ids" and "ips" in nf.command for nf in record.nfs)
     accel = ""
-    if record.nfs:
-        vm = lifecycle.vms.base.load_record(record.nfs[0].vm)
-        accel = vm.accel if vm else ""
-    timeout = 120 * slowdown(accel)
-    try:
-        proc = subprocess.run(
-            argv.argv, input=argv.stdin, capture_output=True, text=True, timeout=timeout
+    if record.nfs and (vm := lifecycle.base.load_record(record.nfs[0].vm)) is not None:
+        accel = vm.accel
+    slow = slowdown(accel)
+    before = _all_stats(record)
+    with tempfile.NamedTemporaryFile("w", prefix="ptnet-mix-", suffix=".txt") as mix:
+        mix.write(traffic.mix_text())
+        mix.flush()
+        argv = traffic.probe_argv(
+            record.ingress_port,
+            record.egress_port,
+            mix.name,
+            probe=str(tool_path("nf-probe")),
+            repeat=repeat,
+            timeout=10.0 * slow,
         )
-    except subprocess.TimeoutExpired:
-        raise PtnetError(f"nf-probe did not finish within {timeout:g} s") from None
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120 * slow)
+        except subprocess.TimeoutExpired:
+            raise PtnetError(f"nf-probe did not finish within {120 * slow:g} s") from None
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         raise PtnetError(f"nf-probe failed: {lines[-1] if lines else proc.returncode}")
     report = json.loads(proc.stdout)
-    # The NFs write their stats every second: wait for a write after the last frame.
-    lifecycle.guest(record.nfs[0].vm, "sleep 2") if record.nfs else None
+    # The NFs write their stats every second: let one write pass after the last frame.
+    time.sleep(1.5)
     after = _all_stats(record)
-    judged = traffic.judge(roles, report)
+    judged = traffic.judge(roles, report, ips=ips, ids_hits=ids_hits(record, before, after))
     return {
         "chain": name,
         "verdict": judged["verdict"],
         "mpps": report.get("mpps"),
-        "flows": judged.get("flows", []),
+        "flows": judged["flows"],
+        "ids": judged.get("ids"),
         "hops": hop_table(record, before, after),
         "probe": {k: report.get(k) for k in ("a", "b", "elapsed_s")},
     }

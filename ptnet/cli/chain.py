@@ -269,7 +269,7 @@ def validate(
         emit_table(report["hops"], ("nf", "role", "side", "port", "rx", "tx", "drop"))
         bad = [f for f in report["flows"] if not f.get("ok", True)]
         for f in bad:
-            print(f"flow {f.get('name')}: {f.get('why', 'not as expected')}")
+            print(f"flow {f['name']}: {'; '.join(f['problems'])}")
         mpps = report["mpps"]
         print(f"Mpps: {mpps if mpps is not None else '-'}")
         print(f"verdict: {report['verdict']}")
