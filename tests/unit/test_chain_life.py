@@ -2,6 +2,8 @@
 the per-hop table, the bench's wiring, ratios, CSV and plot."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -107,3 +109,32 @@ def test_bench_ratio_csv_and_plot(tmp_path):
     png = tmp_path / "b.png"
     bench.plot(results, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["destroy"], "give a chain NAME or --all"),
+        (["destroy", "nope"], "no chain named 'nope'"),
+        (["show", "nope"], "no chain named 'nope'"),
+        (["validate", "nope"], "no chain named 'nope'"),
+        (["bench", "--nfs", "0"], "bad --nfs '0'"),
+        (["bench", "--nfs", "x"], "bad --nfs 'x'"),
+        (["bench", "--links", "pipe,tap"], "bad --links 'tap'"),
+    ],
+)
+def test_bad_cli_input_is_one_line_and_exit_2(state, args, message):
+    r = subprocess.run(
+        [sys.executable, "-m", "ptnet", "chain", *args], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_list_is_empty_without_chains(state):
+    r = subprocess.run(
+        [sys.executable, "-m", "ptnet", "chain", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
