@@ -19,6 +19,7 @@ import io
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,38 +111,54 @@ def run(
     *,
     seconds: float = 5.0,
     size: int = 60,
-    mem_mb: int = 160,
+    mem_mb: int = 256,
     image: str = "default",
     tag: str = "bx",
     say: lifecycle.Say = lifecycle.say_stderr,
 ) -> dict[str, Any]:
-    """Measure every (link, length); the chains are destroyed at the end, also on failure."""
+    """Measure every (link, length); the chains are destroyed at the end, also on failure.
+
+    At each length, the chains of every link kind grow at once (their new VMs boot together);
+    then each is measured alone."""
     results = []
-    for link in links:
-        name = chain_name(link)
-        ltag = f"{tag}{link[0]}"
-        try:
-            for n in sorted(lengths):
-                nfs = [
-                    nf_record(link, ltag, k, mem_mb=mem_mb, image=image) for k in range(1, n + 1)
-                ]
-                ingress, egress = ports(link, ltag, 0)[0], ports(link, ltag, n)[1]
-                started = time.monotonic()
-                lifecycle.converge(
-                    name,
-                    nfs,
-                    ingress=ingress,
-                    egress=egress,
-                    plan_json={"bench": True, "link": link, "nfs": n},
-                    say=say,
+    try:
+        for n in sorted(lengths):
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=len(links)) as pool:
+                for done in [
+                    pool.submit(_grow, link, n, tag, mem_mb, image, say) for link in links
+                ]:
+                    done.result()
+            say(f"chains of {n} NFs ready in {time.monotonic() - started:.0f} s; measuring")
+            for link in links:
+                ingress, egress = (
+                    ports(link, _tag(tag, link), 0)[0],
+                    ports(link, _tag(tag, link), n)[1],
                 )
-                say(f"{name}: {n} NFs ready in {time.monotonic() - started:.0f} s; measuring")
                 m = measure(ingress, egress, seconds=seconds, size=size)
-                say(f"{name}: {n} NFs: {m['mpps']:.4f} Mpps")
+                say(f"{chain_name(link)}: {n} NFs: {m['mpps']:.4f} Mpps")
                 results.append({"link": link, "nfs": n, **m})
-        finally:
-            lifecycle.destroy(name, say=say)
+    finally:
+        for link in links:
+            lifecycle.destroy(chain_name(link), say=say)
     return {"size": size, "seconds": seconds, "results": results, "ratio": ratios(results)}
+
+
+def _tag(tag: str, link: str) -> str:
+    return f"{tag}{link[0]}"
+
+
+def _grow(link: str, n: int, tag: str, mem_mb: int, image: str, say: lifecycle.Say) -> None:
+    """The `link` chain with NFs 1..n (the first n-1 kept as they run)."""
+    t = _tag(tag, link)
+    lifecycle.converge(
+        chain_name(link),
+        [nf_record(link, t, k, mem_mb=mem_mb, image=image) for k in range(1, n + 1)],
+        ingress=ports(link, t, 0)[0],
+        egress=ports(link, t, n)[1],
+        plan_json={"bench": True, "link": link, "nfs": n},
+        say=say,
+    )
 
 
 def ratios(results: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -283,7 +283,7 @@ def bench(
     links: Annotated[str, typer.Option("--links", help="pipe, vale, or both.")] = "pipe,vale",
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per point.")] = 5.0,
     size: Annotated[int, typer.Option(min=60, max=1514, help="Frame length in bytes.")] = 60,
-    mem: Annotated[str, typer.Option(help="Each NF VM's memory.")] = "160M",
+    mem: Annotated[str, typer.Option(help="Each NF VM's memory.")] = "256M",
     out: Annotated[
         Path, typer.Option(help="Directory for chain-bench.csv and chain-bench.png.")
     ] = Path("."),
