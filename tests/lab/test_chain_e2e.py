@@ -7,6 +7,7 @@ types, nothing else: the CLI as a subprocess, with the lab's own state directory
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,19 +19,28 @@ from ptnet.backend import base
 from ptnet.build.tools import tool_path
 
 pytestmark = [
-    pytest.mark.lab(smp=2),
+    pytest.mark.lab(smp=2, mem=2048),
     pytest.mark.slow,
     pytest.mark.nested,
-    pytest.mark.timeout(2400),
+    pytest.mark.timeout(3600),
 ]
 
 CHAIN = "fw,ids:untrusted,nat"
 NAME = "e2e"
 
 
-def ptnet(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+# Three nested guests boot at once on the lab's two CPUs: on a busy machine that takes far
+# longer than one VM's default wait for SSH (900 s nested).
+ENV = {**os.environ, "PTNET_VM_READY_TIMEOUT": "2400"}
+
+
+def ptnet(*args: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ptnet", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ptnet", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
     )
 
 
@@ -118,6 +128,7 @@ def test_destroy_after_kill_9_in_the_middle_of_create_leaves_nothing(cli):
         [sys.executable, "-m", "ptnet", "chain", "create", "fw,nat", "--name", "k9"],
         stderr=subprocess.PIPE,
         text=True,
+        env=ENV,
     )
     assert proc.stderr is not None
     # Kill it once the VMs are booting: their QEMUs run, nothing is ready yet.
