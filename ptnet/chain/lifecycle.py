@@ -413,9 +413,11 @@ def stop_role(vm: str) -> None:
 
 
 def _down(vm: str) -> bool:
-    """`ptnet vm down`, and no lock file left where there was no VM to take down."""
+    """`ptnet vm down`, and no lock file or console log left where there was no VM to take
+    down (a boot that failed leaves its console log)."""
     gone = vms.down(vm)
     base.lock_path(vm).unlink(missing_ok=True)
+    base.console_log(vm).unlink(missing_ok=True)
     return gone
 
 
