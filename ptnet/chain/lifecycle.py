@@ -154,6 +154,10 @@ def create(plan: chain_plan.ChainPlan, *, say: Say = say_stderr) -> ChainRecord:
     )
 
 
+def netmap_present() -> bool:
+    return os.path.exists("/dev/netmap")
+
+
 def converge(
     name: str,
     wanted: list[NfRecord],
@@ -166,7 +170,7 @@ def converge(
     say: Say = say_stderr,
 ) -> ChainRecord:
     """Make chain `name` the NFs `wanted`, keeping what already runs as wanted."""
-    if not os.path.exists("/dev/netmap"):
+    if not netmap_present():
         raise PtnetError(
             f"chain {name}: this host has no /dev/netmap (netmap.ko is not loaded); "
             "chains run where netmap.ko is loaded (the lab: ptnet lab run)"
@@ -393,6 +397,12 @@ def _ensure_role(nf: NfRecord, prev: NfRecord | None, chain: str, say: Say) -> N
     if prev is not None and role_running(nf):
         say(f"{chain}: {nf.name}: role {nf.role} already runs")
         return
+    start_role(nf)
+    say(f"{chain}: {nf.name}: role {nf.role} runs on {nf.devs[0]} -> {nf.devs[1]}")
+
+
+def start_role(nf: NfRecord) -> None:
+    """(Re)start the NF's role in its guest, detached; PtnetError if it does not stay up."""
     stop_role(nf.vm)
     result = guest(nf.vm, _role_script(role_argv(nf)))
     if result.exit_code != 0:
@@ -401,7 +411,6 @@ def _ensure_role(nf: NfRecord, prev: NfRecord | None, chain: str, say: Say) -> N
             f"NF {nf.name}: role {nf.role} did not start in VM {nf.vm}: "
             + (detail[-1] if detail else f"exit code {result.exit_code}")
         )
-    say(f"{chain}: {nf.name}: role {nf.role} runs on {nf.devs[0]} -> {nf.devs[1]}")
 
 
 def stop_role(vm: str) -> None:

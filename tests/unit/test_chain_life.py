@@ -9,6 +9,7 @@ import pytest
 
 from ptnet.chain import bench, lifecycle, validate
 from ptnet.model.chain import parse_shorthand
+from ptnet.model.vm import VmSpec
 from ptnet.plan import chain as chain_plan
 
 
@@ -138,3 +139,161 @@ def test_list_is_empty_without_chains(state):
         text=True,
     )
     assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
+
+
+class FakeVms:
+    """The VM layer and the guests, in memory: which VMs run with which spec, which role runs
+    in each, and every change made."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp = tmp_path
+        self.running: dict[str, VmSpec] = {}
+        self.roles: dict[str, list[str]] = {}
+        self.events: list[tuple[str, str]] = []
+        self.vale: list[tuple[str, ...]] = []
+        self.fail_boot: set[str] = set()
+        self.on_boot = lambda spec: None
+        m = monkeypatch
+        m.setattr(lifecycle, "netmap_present", lambda: True)
+        m.setattr(lifecycle, "_vale_ctl", self.vale_ctl)
+        m.setattr(lifecycle.base, "load_record", self.load_record)
+        m.setattr(lifecycle.vms, "backend_for", lambda backend: self)
+        m.setattr(lifecycle.vms, "up", self.up)
+        m.setattr(lifecycle.vms, "down", self.down)
+        m.setattr(lifecycle.vms, "discovered", lambda: [self.record(n) for n in self.running])
+        m.setattr(lifecycle, "resolve_devs", lambda nf: ["eth1", "eth2"])
+        m.setattr(lifecycle, "role_running", lambda nf: self.roles.get(nf.vm) == nf.command)
+        m.setattr(lifecycle, "start_role", self.start_role)
+
+    def vale_ctl(self, *args):
+        self.vale.append(args)
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    def record(self, name):
+        run_dir = self.tmp / "run" / name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec = self.running[name]
+
+        class Rec:
+            backend = spec.backend
+            run_dir_ = run_dir
+
+        rec = Rec()
+        rec.name, rec.run_dir, rec.accel = name, str(run_dir), "tcg"
+        rec.spec = lambda: spec
+        return rec
+
+    def load_record(self, name):
+        return self.record(name) if name in self.running else None
+
+    def alive(self, record):
+        return record.name in self.running
+
+    def up(self, spec):
+        self.on_boot(spec)
+        if spec.name in self.fail_boot:
+            raise lifecycle.PtnetError(f"VM {spec.name} did not answer on SSH in time")
+        assert spec.name not in self.running
+        self.running[spec.name] = spec
+        self.events.append(("up", spec.name))
+        return self.record(spec.name), True
+
+    def down(self, name):
+        self.roles.pop(name, None)
+        if self.running.pop(name, None) is None:
+            return False
+        self.events.append(("down", name))
+        return True
+
+    def start_role(self, nf):
+        self.roles[nf.vm] = list(nf.command)
+        self.events.append(("role", nf.vm))
+
+
+@pytest.fixture
+def fake(state, tmp_path, monkeypatch):
+    return FakeVms(tmp_path, monkeypatch)
+
+
+def planned(text: str, **kw):
+    return chain_plan.plan(parse_shorthand(text, name="c1", **kw))
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def test_create_boots_every_nf_starts_its_role_and_converges(fake):
+    rec = lifecycle.create(planned("fw,ids:untrusted,nat"), say=quiet)
+    assert rec.state == "ready" and lifecycle.load("c1").state == "ready"
+    assert sorted(fake.events) == sorted(
+        [("up", v) for v in ("c1-fw", "c1-ids", "c1-nat")]
+        + [("role", v) for v in ("c1-fw", "c1-ids", "c1-nat")]
+    )
+    # The pipe parent, a persistent VALE port, was made before any VM.
+    assert fake.vale == [("-n", "c1", "-C", "1024,1024,1,1")]
+    # Each VM is marked with its chain, for discovery without the record.
+    assert (fake.tmp / "run" / "c1-fw" / "chain").read_text() == "c1\n"
+    # Again, the same: nothing changes.
+    fake.events.clear()
+    lines: list[str] = []
+    lifecycle.create(planned("fw,ids:untrusted,nat"), say=lines.append)
+    assert fake.events == []
+    assert sum("already up as planned" in ln for ln in lines) == 3
+    assert sum("already runs" in ln for ln in lines) == 3
+
+
+def test_a_changed_chain_changes_only_what_differs(fake):
+    lifecycle.create(planned("fw,ids:untrusted,nat"), say=quiet)
+    fake.events.clear()
+    # ids becomes trusted: its hops become pipes, so ids's ports change and so do fw's out
+    # and nat's in; every VM is replaced.
+    lifecycle.create(planned("fw,ids,nat"), say=quiet)
+    assert {e for e in fake.events if e[0] == "up"} == {
+        ("up", "c1-fw"), ("up", "c1-ids"), ("up", "c1-nat"),
+    }  # fmt: skip
+    fake.events.clear()
+    # nat goes: its VM goes, the others stay (fw and ids keep their ports: hop 2 becomes the
+    # egress pipe, the same names).
+    lifecycle.create(planned("fw,ids"), say=quiet)
+    assert fake.events == [("down", "c1-nat")]
+    assert lifecycle.load("c1").owned_vms == ["c1-fw", "c1-ids"]
+
+
+def test_a_changed_role_command_restarts_only_that_role(fake):
+    lifecycle.create(planned("fw,nat"), say=quiet)
+    fake.events.clear()
+    fake.roles["c1-nat"] = ["something", "else"]  # the role died and something else runs
+    lifecycle.create(planned("fw,nat"), say=quiet)
+    assert fake.events == [("role", "c1-nat")]
+
+
+def test_intent_is_recorded_before_any_vm_boots_so_destroy_finds_everything(fake):
+    seen = []
+
+    def check(spec):
+        rec = lifecycle.load("c1")
+        seen.append((rec.state, spec.name in rec.owned_vms, rec.persistent))
+
+    fake.on_boot = check
+    fake.fail_boot = {"c1-nat"}
+    with pytest.raises(lifecycle.PtnetError, match="c1-nat did not answer"):
+        lifecycle.create(planned("fw,nat"), say=quiet)
+    assert seen and all(s == ("creating", True, [["c1", "1024", "1"]]) for s in seen)
+    # As after a kill -9: the record says creating; destroy takes down what runs, the pipe
+    # parent, and every file.
+    assert lifecycle.load("c1").state == "creating" and "c1-fw" in fake.running
+    assert lifecycle.destroy("c1", say=quiet)
+    assert fake.running == {}
+    assert ("-r", "c1") in fake.vale
+    assert not list((lifecycle.chains_dir()).iterdir())
+    assert not lifecycle.destroy("c1", say=quiet)
+
+
+def test_destroy_without_the_record_finds_the_vms_by_their_mark(fake):
+    lifecycle.create(planned("fw,nat"), say=quiet)
+    lifecycle.record_path("c1").unlink()
+    assert lifecycle.names() == ["c1"]
+    assert [r["state"] for r in lifecycle.listing()] == ["orphan"]
+    assert lifecycle.destroy("c1", say=quiet)
+    assert fake.running == {} and lifecycle.names() == []
