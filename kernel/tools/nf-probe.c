@@ -547,7 +547,7 @@ static void usage(void)
 	       "  -r, --repeat N send each flow's COUNT N times over (default 1)\n"
 	       "  -t, --timeout S give up on a phase after S seconds (default 10)\n"
 	       "  -s, --settle S a phase ends after S seconds with nothing received\n"
-	       "                 (default 0.5)\n"
+	       "                 (default 1)\n"
 	       "  -h, --help     this help\n"
 	       "The report is one JSON object on stdout (see the top of nf-probe.c).\n",
 	       nf_prog);
@@ -575,7 +575,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mix = NULL;
-	double timeout = 10, settle = 0.5;
+	double timeout = 10, settle = 1.0;
 	uint32_t repeat = 1;
 	unsigned int i;
 	int c;

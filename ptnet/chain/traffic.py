@@ -178,8 +178,10 @@ def _outcome(
                 f"{received} of {sent} frames came out; {exp.dropped_by} should drop them"
             )
         return problems
-    if got["skipped"] or not sent:
-        return [*problems, "not sent: nothing of the flow it answers came out"]
+    if got["skipped"]:
+        return [*problems, "not sent: nothing of the flow it answers came out in time"]
+    if not sent:
+        return [*problems, "not sent"]
     if received != sent:
         problems.append(f"{received} of {sent} frames came out")
     if not received:

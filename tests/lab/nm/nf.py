@@ -1,8 +1,10 @@
 """Running the network functions (nf-fw, nf-nat, nf-ids) and nf-probe on pipes in the lab.
 
-One NF sits between two pipes: the probe holds `{1` of pipe A (the ingress) and `}1` of pipe B
-(the egress); the NF holds `}1` of A as its IN port and `{1` of B as its OUT port. A chain of k
-NFs uses k+1 pipes the same way.
+One NF sits between two pipes: the probe holds the master end of pipe 0 (the ingress) and the
+slave end of pipe 1 (the egress); the NF holds the slave end of pipe 0 as its IN port and the
+master end of pipe 1 as its OUT port. A chain of k NFs uses k+1 pipes the same way. The pipes
+have a parent each (PNAME0{1, PNAME1{1, ...: separate memory regions, so the NFs copy), or with
+shared=True one parent (PNAME{0, PNAME{1, ...: one region, so the NFs swap buffers).
 """
 
 import contextlib
@@ -18,14 +20,18 @@ from nm import pktgen
 from ptnet.build.tools import tool_path
 
 
-def hops(pname: str, n: int) -> list[tuple[str, str]]:
+def _pipe(pname: str, k: int, end: str, shared: bool) -> str:
+    return f"netmap:{pname}{end}{k}" if shared else f"netmap:{pname}{k}{end}1"
+
+
+def hops(pname: str, n: int, shared: bool = False) -> list[tuple[str, str]]:
     """The (IN, OUT) ports of n NFs in a row, on pipes named after pname."""
-    return [(f"netmap:{pname}{k}}}1", f"netmap:{pname}{k + 1}{{1") for k in range(n)]
+    return [(_pipe(pname, k, "}", shared), _pipe(pname, k + 1, "{", shared)) for k in range(n)]
 
 
-def ends(pname: str, n: int) -> tuple[str, str]:
+def ends(pname: str, n: int, shared: bool = False) -> tuple[str, str]:
     """The probe's ports (A at the ingress, B at the egress) around n NFs."""
-    return f"netmap:{pname}0{{1", f"netmap:{pname}{n}}}1"
+    return _pipe(pname, 0, "{", shared), _pipe(pname, n, "}", shared)
 
 
 @contextlib.contextmanager
