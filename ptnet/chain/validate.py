@@ -98,6 +98,8 @@ def validate(name: str, *, repeat: int = 1) -> dict[str, Any]:
             repeat=repeat,
             timeout=10.0 * slow,
         )
+        # Through nested guests a frame may take seconds: a phase ends after this long quiet.
+        argv += ["--settle", f"{1.0 * slow:g}"]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120 * slow)
         except subprocess.TimeoutExpired:
