@@ -20,6 +20,8 @@ from typing import Any, Literal
 OUTSIDE = "198.51.100.1"  # images/nat/files/etc/ptnet/nat.conf
 NAT_PORTS = (20000, 59999)
 PROBE = "nf-probe"
+# Roles that filter like nf-fw's default rules: images/nft's ruleset mirrors them.
+FILTERS = frozenset({"fw", "nft"})
 
 Direction = Literal["ab", "ba"]
 Proto = Literal["tcp", "udp", "icmp"]
@@ -136,8 +138,8 @@ def expected(
     ips: bool = False,
     by_name: Mapping[str, Flow] | None = None,
 ) -> Expectation:
-    """Walk the roles in the flow's direction. Roles other than fw, nat and ids (custom ones)
-    forward everything as it is."""
+    """Walk the roles in the flow's direction. fw and nft filter alike; roles other than those,
+    nat and ids (custom ones) forward everything as it is."""
     names = by_name or {f.name: f for f in FLOWS}
     chain = [_role(r) for r in roles]
     order = chain if flow.direction == "ab" else list(reversed(chain))
@@ -145,8 +147,8 @@ def expected(
     sids: list[int] = []
     translated = False
     for role in order:
-        if role == "fw" and flow.fw_drops:
-            return Expectation(False, "fw", translated, tuple(sids))
+        if role in FILTERS and flow.fw_drops:
+            return Expectation(False, role, translated, tuple(sids))
         if role == "ids" and flow.sids:
             sids.extend(flow.sids)
             if ips:

@@ -124,7 +124,14 @@ def test_expectations_follow_the_order_of_the_roles():
     assert expected(["fw", "ids"], BY_NAME["stray"]).passes
     assert not expected(["fw"], BY_NAME["eicar"]).sids
     assert expected(["nat", "ids:untrusted"], BY_NAME["eicar"]).sids == (9000004,)
-    assert expected(["nft"], BY_NAME["telnet"]).passes
+    assert expected(["nft"], BY_NAME["telnet"]).dropped_by == "nft"
+    assert expected(["custom"], BY_NAME["telnet"]).passes
+
+
+def test_the_nft_example_ruleset_mirrors_the_fw_rules():
+    nft = (IMAGES / "nft/files/etc/ptnet/nft.rules").read_text()
+    drops = re.findall(r"^\s*(tcp|udp) dport (\d+)(?:-(\d+))? counter", nft, re.M)
+    assert sorted((p, int(lo), int(hi or lo)) for p, lo, hi in drops) == sorted(_fw_drop_rules())
 
 
 def _tuple(src: str, sport: int, dst: str, dport: int) -> dict[str, Any]:
@@ -178,7 +185,8 @@ def _hits(roles: list[str], ips: bool = False) -> dict[str, int]:
 
 
 @pytest.mark.parametrize(
-    "roles", [["fw", "ids", "nat"], ["nat", "ids", "fw"], ["fw"], ["ids"], ["nat"], ["fw", "nft"]]
+    "roles",
+    [["fw", "ids", "nat"], ["nat", "ids", "fw"], ["fw"], ["ids"], ["nat"], ["nft", "nat"], ["x"]],
 )
 @pytest.mark.parametrize("ips", [False, True])
 def test_a_faithful_report_passes(roles: list[str], ips: bool):
