@@ -372,12 +372,13 @@ def _swap_devs(arg: str, names: dict[str, str]) -> str:
 
 
 def _role_script(argv: list[str]) -> str:
-    """Start the role detached (its pid in RUN/pid), then check it still runs a moment later."""
+    """Start the role detached (SIGHUP ignored, its pid in RUN/pid), then check that it still
+    runs a moment later. The image is busybox without nohup."""
     cmd = shlex.join(argv)
     return (
         f"mkdir -p {RUN} && rm -f {STATS} && "
-        f"(nohup {cmd} >{RUN}/log 2>&1 </dev/null & echo $! >{RUN}/pid) && "
-        f"sleep 1 && kill -0 $(cat {RUN}/pid) || {{ cat {RUN}/log >&2; exit 1; }}"
+        f"{{ (trap '' HUP; exec {cmd}) >{RUN}/log 2>&1 </dev/null & echo $! >{RUN}/pid; }} && "
+        f"sleep 1 && kill -0 $(cat {RUN}/pid) 2>/dev/null || {{ cat {RUN}/log >&2; exit 1; }}"
     )
 
 
