@@ -383,14 +383,11 @@ def _role_script(argv: list[str]) -> str:
 
 
 def role_running(nf: NfRecord) -> bool:
-    """The role process the chain started runs, with the command the chain wants."""
-    argv = role_argv(nf)
-    check = (
-        f"p=$(cat {RUN}/pid 2>/dev/null) && kill -0 $p 2>/dev/null && "
-        f"tr '\\0' ' ' </proc/$p/cmdline"
-    )
+    """The role process the chain started runs, with exactly the command the chain wants."""
+    check = f"p=$(cat {RUN}/pid 2>/dev/null) && kill -0 $p 2>/dev/null && cat /proc/$p/cmdline"
     result = guest(nf.vm, check)
-    return result.exit_code == 0 and result.stdout.decode().split() == argv
+    argv = [a.decode(errors="replace") for a in result.stdout.split(b"\0")[:-1]]
+    return result.exit_code == 0 and argv == role_argv(nf)
 
 
 def _ensure_role(nf: NfRecord, prev: NfRecord | None, chain: str, say: Say) -> None:
