@@ -9,6 +9,7 @@ import typer
 from typer._click import exceptions as click_exc  # typer >= 0.29 vendors click
 
 from ptnet.cli import bench, build, doctor, kernel, lab, setup
+from ptnet.cli import chain as chain_cli
 from ptnet.cli import host as host_cli
 from ptnet.cli import image as image_cli
 from ptnet.cli import port as port_cli
@@ -29,6 +30,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(port_cli.app, name="port")
 app.add_typer(vm_cli.app, name="vm")
 app.add_typer(image_cli.app, name="image")
+app.add_typer(chain_cli.app, name="chain")
 app.add_typer(host_cli.app, name="host")
 app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
