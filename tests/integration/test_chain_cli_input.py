@@ -45,7 +45,6 @@ def one_line_error(proc, code=2) -> str:
         (["create", "fw", "--dry-run", "--backend", "xen"], "'xen' is not one of"),
         (["create", "fw,ids,nat,fw,ids", "--dry-run"], "holds at most 5 pipes"),
         (["create", "-f", "/nonexistent.yml", "--dry-run"], "/nonexistent.yml: cannot read"),
-        (["create", "fw,ids,nat"], "create needs --dry-run until the chain lifecycle lands"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(run_ptnet, env, args, message):
