@@ -141,6 +141,10 @@ def create(
     spec = spec_from(chain, file, name=name, ingress=ingress, egress=egress, backend=backend)
     planned = chain_plan.plan(spec)
     if not dry_run:
+        if planned.spread:  # every remote host is ready before anything starts anywhere
+            from ptnet.chain.hosts import preflight
+
+            preflight(planned)
         raise UsageError("create needs --dry-run until the chain lifecycle lands")
     vms = chain_plan.dry_run_vms(planned)
     if fmt is PlanFormat.json:
