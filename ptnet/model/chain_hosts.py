@@ -60,9 +60,11 @@ LIBVIRT_PATHS = ("/system", "/session")
 HOST_NAME = re.compile(rf"[a-z][a-z0-9-]{{0,{MAX_HOST_NAME - 1}}}")
 # A netdev name (1..15 bytes, no '/', ':' or blanks), as the uplink NIC or VXLAN's underlay.
 IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
-# An OpenSSH destination: [USER@]HOST or ssh://[USER@]HOST[:PORT].
+# An OpenSSH destination: [USER@]HOST, or ssh://[USER@]HOST[:PORT] (an IPv6 HOST in brackets).
+_USER = r"(?:[a-z_][a-z0-9_.-]{0,31}@)?"
+_HOST = r"(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+)"
 SSH_TARGET = re.compile(
-    r"(ssh://)?([a-z_][a-z0-9_.-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?(1)(:[0-9]{1,5})?)"
+    rf"{_USER}{_HOST}|ssh://{_USER}(?:{_HOST}|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?"
 )
 
 
@@ -146,7 +148,7 @@ def _ssh(value: object) -> object:
     if not isinstance(value, str):
         raise ValueError("expected a string")
     m = SSH_TARGET.fullmatch(value)
-    if not m or (m.group(3) and not 0 < int(m.group(3)[1:]) < 65536):
+    if not m or (m["port"] and not 0 < int(m["port"]) < 65536):
         raise ValueError(
             f"bad SSH target {value!r}: expected [USER@]HOST or ssh://[USER@]HOST:PORT"
         )
@@ -273,8 +275,10 @@ class HostFile(_Strict):
 def _ssh_of(uri: str) -> str:
     u = urllib.parse.urlsplit(uri)
     user = f"{u.username}@" if u.username else ""
+    if u.port is None or "ssh" not in u.scheme:  # +tcp and +tls ports are libvirt's
+        return f"{user}{u.hostname}"
     host = f"[{u.hostname}]" if u.hostname and ":" in u.hostname else u.hostname
-    return f"ssh://{user}{host}:{u.port}" if u.port else f"{user}{host}"
+    return f"ssh://{user}{host}:{u.port}"
 
 
 def _address_of(uri: str) -> str | None:

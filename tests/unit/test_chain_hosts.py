@@ -444,3 +444,30 @@ def test_every_spread_chain_plans_or_names_its_fault(data):
                     for u in r.users} == {r.host}  # fmt: skip
     vnis = [u.vni for h in p.hops for u in h.uplinks[:1] if u.vni is not None]
     assert len(vnis) == len(set(vnis))
+
+
+@pytest.mark.parametrize(
+    ("uri", "ssh", "address"),
+    [
+        ("qemu+ssh://root@192.0.2.2/system", "root@192.0.2.2", "192.0.2.2"),
+        ("qemu+ssh://b.example/session", "b.example", None),
+        ("qemu+ssh://root@[2001:db8::2]/system", "root@2001:db8::2", "2001:db8::2"),
+        (
+            "qemu+ssh://root@[2001:db8::2]:2222/system",
+            "ssh://root@[2001:db8::2]:2222",
+            "2001:db8::2",
+        ),
+        ("qemu+tls://b.example:16514/system", "b.example", None),  # libvirt's port, not SSH's
+    ],
+)
+def test_the_ssh_target_and_address_follow_the_uri(uri, ssh, address):
+    spec = from_data({"hosts": {"b": {"uri": uri}}, "nfs": [{"role": "fw", "host": "b"}]})
+    assert (spec.host("b").ssh, spec.host("b").address) == (ssh, address)
+    assert from_data(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("target", ["-oProxyCommand=x", "ssh://h:0", "ssh://h:65536", "a b"])
+def test_an_ssh_target_is_a_destination_only(target):
+    data = {"hosts": {"b": {**B, "ssh": target}}, "nfs": [{"role": "fw", "host": "b"}]}
+    with pytest.raises(UsageError, match=r"^hosts.b.ssh: bad SSH target "):
+        from_data(data)
