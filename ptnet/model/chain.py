@@ -604,13 +604,17 @@ def from_data(
     backend: str | None = None,
 ) -> ChainSpec:
     """Validate parsed data (the file's, or the shorthand's) with the command line's overrides:
-    the chain's name, its ends, and every NF's backend."""
+    the chain's name, its ends, and every local NF's backend."""
     if isinstance(data, dict):
         overrides = {"name": name, "ingress": ingress, "egress": egress}
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
         if backend is not None and isinstance(data.get("nfs"), list):
+            # an NF on a remote host runs through that host's libvirt, whatever --backend says
             data["nfs"] = [
-                {**nf, "backend": backend} if isinstance(nf, dict) else nf for nf in data["nfs"]
+                {**nf, "backend": backend}
+                if isinstance(nf, dict) and nf.get("host") in (None, LOCAL)
+                else nf
+                for nf in data["nfs"]
             ]
     try:
         chain = ChainFile.model_validate(data)

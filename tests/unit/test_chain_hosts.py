@@ -471,3 +471,14 @@ def test_an_ssh_target_is_a_destination_only(target):
     data = {"hosts": {"b": {**B, "ssh": target}}, "nfs": [{"role": "fw", "host": "b"}]}
     with pytest.raises(UsageError, match=r"^hosts.b.ssh: bad SSH target "):
         from_data(data)
+
+
+def test_the_backend_override_leaves_remote_nfs_on_their_libvirt():
+    spec = parse_text(VXLAN_FILE, backend="libvirt")
+    assert [nf.backend for nf in spec.nfs] == ["libvirt"] * 3
+    spec = parse_text(VXLAN_FILE, backend="qemu")
+    assert [(nf.host, nf.backend) for nf in spec.nfs] == [
+        (LOCAL, "qemu"),
+        ("b", "libvirt"),
+        ("b", "libvirt"),
+    ]
