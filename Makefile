@@ -19,18 +19,21 @@ setup:
 	$(PTNET) build modules --kernel $(KERNEL_7X)
 	$(PTNET) build tools
 
-demo: setup
+demo: setup passthrough
 	$(PTNET) doctor
 	$(PTNET) lab run --cpus 2 --modules netmap -- sh scripts/demo-guest.sh
+	$(PTNET) lab run --cpus 2 --mem 2048 --timeout 900 --modules netmap -- sh scripts/demo-chain.sh
 
 lint:
 	$(PY) -m ruff check ptnet tests
 	$(PY) -m ruff format --check ptnet tests
 
-# What the passthrough tests need besides the lab: our patched QEMU and the default guest image.
+# What the passthrough and chain tests need besides the lab: our patched QEMU, the default guest
+# image and the images of the chain roles (the lab sees the cache read-only, so they are built here).
 passthrough: setup
 	$(PTNET) build qemu
 	$(PTNET) image build
+	for role in fw ids nat; do $(PTNET) image build $$role >/dev/null || exit 1; done
 
 # The whole suite on the default kernel (6.1), then every lab test again on 6.12 and on 7.x,
 # without the nested-guest tests (TCG inside TCG: minutes each; they already ran on 6.1). Tests

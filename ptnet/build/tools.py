@@ -18,7 +18,18 @@ from ptnet import host, paths
 from ptnet.errors import UsageError
 from ptnet.locking import file_lock
 
-TOOLS = ("pkt-gen", "afpacket-gen", "nm-kloop-test", "vale-ctl", "bridge", "ring-limit")
+TOOLS = (
+    "pkt-gen",
+    "afpacket-gen",
+    "nm-kloop-test",
+    "vale-ctl",
+    "bridge",
+    "ring-limit",
+    "nf-fw",
+    "nf-nat",
+    "nf-ids",
+    "nf-probe",
+)
 HEADERS = ("netmap.h", "netmap_legacy.h", "netmap_user.h")
 
 

@@ -135,7 +135,6 @@ def create(
     ] = PlanFormat.text,
 ) -> None:
     """Create the chain: its pipes, switches and NF VMs (--dry-run: print the plan)."""
-    from ptnet.errors import UsageError
     from ptnet.plan import chain as chain_plan
 
     spec = spec_from(chain, file, name=name, ingress=ingress, egress=egress, backend=backend)
@@ -145,9 +144,173 @@ def create(
             from ptnet.chain.hosts import preflight
 
             preflight(planned)
-        raise UsageError("create needs --dry-run until the chain lifecycle lands")
+        from ptnet.chain import lifecycle
+
+        record = lifecycle.create(planned)
+        _print_status(
+            lifecycle.status(record), ListFormat(fmt.value if fmt.value == "json" else "table")
+        )
+        return
     vms = chain_plan.dry_run_vms(planned)
     if fmt is PlanFormat.json:
         sys.stdout.write(chain_plan.to_json(planned, vms))
     else:
         sys.stdout.write(chain_plan.render_text(planned, vms))
+
+
+class ListFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+Fmt = Annotated[ListFormat, typer.Option("--format", help="table for people, json for programs.")]
+ChainName = Annotated[str, typer.Argument(metavar="NAME", help="The chain's name.")]
+NF_COLUMNS = ("name", "role", "trust", "vm", "state", "ports", "rx", "tx", "drop")
+
+
+def _counters(stats: dict[str, object] | None) -> dict[str, str]:
+    """rx, tx and drop of an NF's two ports, as in/out."""
+    ports = (stats or {}).get("ports") if isinstance(stats, dict) else None
+    if not isinstance(ports, dict):
+        return {"rx": "-", "tx": "-", "drop": "-"}
+    out = {}
+    for k in ("rx", "tx", "drop"):
+        out[k] = "/".join(str((ports.get(side) or {}).get(k, "-")) for side in ("in", "out"))
+    return out
+
+
+def _print_status(status: dict[str, object], fmt: ListFormat) -> None:
+    from ptnet.cli.output import emit_table
+
+    if fmt is ListFormat.json:
+        print(json.dumps(status, indent=2))
+        return
+    print(f"chain {status['name']}: {status['state']}")
+    print(f"ingress: {status['ingress_port'] or '-'}   egress: {status['egress_port'] or '-'}")
+    hops = status.get("hops") or []
+    assert isinstance(hops, list)
+    for h in hops:
+        link = h["kind"] if h["kind"] == "pipe" else f"vale {h.get('switch')}"
+        print(f"  hop {h['index']}: {h['left']} -> {h['right']}  {link}")
+    nfs = status.get("nfs") or []
+    assert isinstance(nfs, list)
+    rows = [{**n, "ports": " ".join(n["ports"]), **_counters(n.get("stats"))} for n in nfs]
+    emit_table(rows, NF_COLUMNS)
+
+
+@app.command()
+def destroy(
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The chain's name.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Destroy every chain.")] = False,
+) -> None:
+    """Take a chain down: its VMs, pipes, switches, persistent ports and files."""
+    from ptnet.chain import lifecycle
+    from ptnet.errors import UsageError
+
+    if every == (name is not None):
+        raise UsageError("give a chain NAME or --all")
+    if every:
+        lifecycle.destroy_all()
+        return
+    assert name is not None
+    if not lifecycle.destroy(name):
+        raise UsageError(f"no chain named {name!r}; see: ptnet chain list")
+
+
+@app.command("list")
+def list_(fmt: Fmt = ListFormat.table) -> None:
+    """The chains: each with its NFs and state."""
+    from ptnet.chain import lifecycle
+    from ptnet.cli.output import emit_table
+
+    rows = lifecycle.listing()
+    if fmt is ListFormat.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = [
+        {
+            "name": r["name"],
+            "state": r["state"],
+            "nfs": ",".join(
+                f"{n['role']}{'' if n['trust'] == 'trusted' else ':untrusted'}" for n in r["nfs"]
+            )
+            or "-",
+            "links": " ".join(h["kind"] for h in r.get("hops", [])) or "-",
+            "vms": " ".join(r.get("vms", [])) or "-",
+        }
+        for r in rows
+    ]
+    emit_table(table, ("name", "state", "nfs", "links", "vms"))
+
+
+@app.command()
+def show(name: ChainName, fmt: Fmt = ListFormat.table) -> None:
+    """A chain: its NFs, hops, link kinds, regions and each NF's live counters."""
+    from ptnet.chain import lifecycle
+
+    status = lifecycle.status(lifecycle.find(name), counters=True)
+    _print_status(status, fmt)
+    if fmt is ListFormat.table:
+        for r in status["regions"]:
+            print(f"  region {r['name']} ({r['kind']}): {' '.join(r['ports'])}")
+
+
+@app.command()
+def validate(
+    name: ChainName,
+    fmt: Fmt = ListFormat.table,
+    repeat: Annotated[int, typer.Option(min=1, help="Send the mix this many times.")] = 1,
+) -> None:
+    """Send the validation mix through the chain both ways; per-hop table, Mpps and verdict.
+    Exit code 0 on pass, 1 on fail."""
+    from ptnet.chain import validate as checks
+    from ptnet.cli.output import emit_table
+
+    report = checks.validate(name, repeat=repeat)
+    if fmt is ListFormat.json:
+        print(json.dumps(report, indent=2))
+    else:
+        emit_table(report["hops"], ("nf", "role", "side", "port", "rx", "tx", "drop"))
+        bad = [f for f in report["flows"] if not f.get("ok", True)]
+        for f in bad:
+            print(f"flow {f['name']}: {'; '.join(f['problems'])}")
+        mpps = report["mpps"]
+        print(f"Mpps: {mpps if mpps is not None else '-'}")
+        print(f"verdict: {report['verdict']}")
+    if report["verdict"] != "pass":
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    nfs: Annotated[str, typer.Option("--nfs", help="Chain lengths, comma-separated.")] = "1,2,3",
+    links: Annotated[str, typer.Option("--links", help="pipe, vale, or both.")] = "pipe,vale",
+    seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per point.")] = 5.0,
+    size: Annotated[int, typer.Option(min=60, max=1514, help="Frame length in bytes.")] = 60,
+    mem: Annotated[str, typer.Option(help="Each NF VM's memory.")] = "256M",
+    out: Annotated[
+        Path, typer.Option(help="Directory for chain-bench.csv and chain-bench.png.")
+    ] = Path("."),
+) -> None:
+    """Mpps through chains of N forwarding NFs, all-pipe against all-VALE links; JSON on
+    stdout, CSV and a PNG plot in --out, and the pipe/VALE ratio at each length."""
+    from ptnet.chain import bench as chain_bench
+    from ptnet.errors import UsageError
+    from ptnet.model.vm import parse_mem
+
+    try:
+        lengths = sorted({int(n) for n in nfs.split(",")})
+    except ValueError:
+        raise UsageError(f"bad --nfs {nfs!r}: chain lengths like 1,2,3") from None
+    if not lengths or lengths[0] < 1 or lengths[-1] > 8:
+        raise UsageError(f"bad --nfs {nfs!r}: lengths from 1 to 8")
+    kinds = [k.strip() for k in links.split(",") if k.strip()]
+    for k in kinds:
+        if k not in chain_bench.LINKS:
+            raise UsageError(f"bad --links {k!r}: choose pipe or vale")
+    result = chain_bench.run(lengths, kinds, seconds=seconds, size=size, mem_mb=parse_mem(mem))
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out / "chain-bench.csv", out / "chain-bench.png"
+    csv_path.write_text(chain_bench.to_csv(result["results"]))
+    chain_bench.plot(result["results"], png_path)
+    print(json.dumps({**result, "csv": str(csv_path), "png": str(png_path)}, indent=2))

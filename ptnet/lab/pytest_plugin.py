@@ -12,6 +12,7 @@ own result, failure text and duration (what the test took in the guest, fixtures
     @pytest.mark.lab                      # loads netmap.ko
     @pytest.mark.lab(modules=[])          # plain guest kernel
     @pytest.mark.lab(smp=2)               # needs two CPUs
+    @pytest.mark.lab(smp=2, mem=2048)     # and 2 GiB (nested guests)
 
 Options: --lab-kernel VER (default: the default series), --lab-timeout SECONDS (per VM),
 --lab-durations FILE, --lab-save-durations (write this run's seconds per file into it).
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 IN_LAB = os.environ.get("PTNET_IN_LAB") == "1"
 DEFAULT_MODULES = ("netmap",)
+DEFAULT_MEM_MB = 1024  # the lab VM's memory unless a test asks for more (nested guests)
 REPORT_ENV = "PTNET_LAB_REPORT"
 
 
@@ -56,7 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab(modules=..., smp=N): run inside the lab VM")
+    config.addinivalue_line("markers", "lab(modules=..., smp=N, mem=MiB): run inside the lab VM")
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,24 +100,28 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _group_key(item: pytest.Item) -> tuple[tuple[str, ...], int]:
+def _group_key(item: pytest.Item) -> tuple[tuple[str, ...], int, int]:
     marker = item.get_closest_marker("lab")
     assert marker is not None
-    return tuple(marker.kwargs.get("modules", DEFAULT_MODULES)), int(marker.kwargs.get("smp", 1))
+    return (
+        tuple(marker.kwargs.get("modules", DEFAULT_MODULES)),
+        int(marker.kwargs.get("smp", 1)),
+        int(marker.kwargs.get("mem", DEFAULT_MEM_MB)),
+    )
 
 
 @dataclass
 class _Run:
     """One lab VM: a shard of a group's tests (whole files), with its estimated guest seconds."""
 
-    key: tuple[tuple[str, ...], int]
+    key: tuple[tuple[str, ...], int, int]
     items: list[pytest.Item]
     weight: float
     done: threading.Event = field(default_factory=threading.Event)
 
 
 def _shards(
-    key: tuple[tuple[str, ...], int],
+    key: tuple[tuple[str, ...], int, int],
     items: list[pytest.Item],
     n: int,
     seconds: dict[str, float],
@@ -232,7 +238,7 @@ class _LabGroups:
         from ptnet.lab import modules as mods
         from ptnet.lab import runner
 
-        modules, smp = run.key
+        modules, smp, mem_mb = run.key
         rootdir = Path(str(self.config.rootpath))
         with tempfile.TemporaryDirectory(prefix="ptnet-lab-report-") as tmp:
             report = Path(tmp) / "report.json"
@@ -243,6 +249,7 @@ class _LabGroups:
                 + [item.nodeid for item in run.items],
                 modules=[mods.resolve(k, m) for m in modules],
                 smp=smp,
+                mem_mb=mem_mb,
                 timeout=self.config.getoption("--lab-timeout"),
                 rw_dirs=[rootdir, Path(tmp)],
                 cwd=rootdir,

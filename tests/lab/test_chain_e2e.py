@@ -1,0 +1,156 @@
+"""Issue 15 end to end: `ptnet chain create fw,ids:untrusted,nat` inside the lab, validated,
+checked for trust isolation, converged again, and destroyed with nothing left.
+
+The lab VM is the host (netmap.ko loaded); `ptnet chain` runs our patched QEMU there, which boots
+one role image per NF with its two ports passed through (TCG inside TCG: minutes). What a user
+types, nothing else: the CLI as a subprocess, with the lab's own state directory.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from nm import port as nmport
+
+from ptnet.backend import base
+from ptnet.build.tools import tool_path
+
+pytestmark = [
+    pytest.mark.lab(smp=2, mem=2048),
+    pytest.mark.slow,
+    pytest.mark.nested,
+    pytest.mark.timeout(3600),
+]
+
+CHAIN = "fw,ids:untrusted,nat"
+NAME = "e2e"
+
+
+# Three nested guests boot at once on the lab's two CPUs: on a busy machine that takes far
+# longer than one VM's default wait for SSH (900 s nested).
+ENV = {**os.environ, "PTNET_VM_READY_TIMEOUT": "2400"}
+
+
+def ptnet(*args: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ptnet", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+    )
+
+
+@pytest.fixture
+def cli(qemu_binary):
+    yield ptnet
+    ptnet("chain", "destroy", "--all")
+
+
+def kernel_name(port: str) -> str:
+    """A port spec as the kernel names it (no netmap: prefix)."""
+    return port.removeprefix("netmap:")
+
+
+def qemu_pids() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [ln.split()[0] for ln in ps.splitlines() if "qemu-system" in ln and "-pidfile" in ln]
+
+
+def test_chain_is_created_validated_isolated_and_destroyed_clean(cli):
+    started = time.monotonic()
+    made = cli("chain", "create", CHAIN, "--name", NAME)
+    assert made.returncode == 0, made.stderr
+    created_s = time.monotonic() - started
+    # Progress: one line per NF and step (boot, ready, role).
+    for nf in ("fw", "ids", "nat"):
+        assert f"{NAME}: {nf} (" in made.stderr, made.stderr
+        assert f"{NAME}: {nf}: role {nf} runs" in made.stderr, made.stderr
+    shown = json.loads(cli("chain", "show", NAME, "--format", "json").stdout)
+    assert shown["state"] == "ready" and [n["role"] for n in shown["nfs"]] == ["fw", "ids", "nat"]
+    assert all(n["state"] == "running" for n in shown["nfs"]), shown
+    assert [h["kind"] for h in shown["hops"]] == ["pipe", "vale", "vale", "pipe"], shown["hops"]
+    pids = sorted(qemu_pids())
+    assert len(pids) == 3, pids
+
+    # Converges: the same input again changes nothing (no VM restarted, no role restarted).
+    again = cli("chain", "create", CHAIN, "--name", NAME)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("already up as planned") == 3, again.stderr
+    assert again.stderr.count("already runs") == 3, again.stderr
+    assert sorted(qemu_pids()) == pids
+
+    # Trust: the untrusted NF's ports are each in a region of their own, shared with no other
+    # NF (the host's view, by nr_mem_id), and its guest sees one ptnetmap-memdev per port.
+    ids = next(n for n in shown["nfs"] if n["role"] == "ids")
+    others = [n for n in shown["nfs"] if n["role"] != "ids"]
+    mem = {p: nmport.port_info(kernel_name(p)).nr_mem_id for n in shown["nfs"] for p in n["ports"]}
+    ids_mem = [mem[p] for p in ids["ports"]]
+    assert len(set(ids_mem)) == 2, mem
+    assert not set(ids_mem) & {mem[p] for n in others for p in n["ports"]}, mem
+    seen = cli("vm", "exec", ids["vm"], "--", "ls", "/sys/bus/pci/drivers/ptnetmap-memdev/")
+    assert seen.stdout.count("0000:") == 2, seen.stdout
+
+    checked = cli("chain", "validate", NAME, "--format", "json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["verdict"] == "pass", report
+    # The per-hop table: every NF port moved frames, read from each NF's own stats.
+    assert {(h["nf"], h["side"]) for h in report["hops"]} == {
+        (n, s) for n in ("fw", "ids", "nat") for s in ("in", "out")
+    }
+    assert all(h["stats"] and h["rx"] > 0 and h["tx"] > 0 for h in report["hops"]), report
+
+    gone = cli("chain", "destroy", NAME)
+    assert gone.returncode == 0, gone.stderr
+    assert qemu_pids() == []
+    assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
+    # The ports are free again (each opens), and no state or runtime file is left.
+    for p in mem:
+        nmport.port_info(kernel_name(p))
+    assert_nothing_left()
+    print(f"create took {created_s:.0f} s")
+
+
+def assert_nothing_left() -> None:
+    """No VM or chain file in the state dir, no VM runtime dir, no chain's VALE port."""
+    for d in (base.vms_state_dir(), base.vms_state_dir().parent / "chains"):
+        assert not (d.exists() and list(d.iterdir())), list(d.iterdir())
+    runtime = base.runtime_path() / "vms"
+    assert not (runtime.exists() and list(runtime.iterdir())), list(runtime.iterdir())
+
+
+@pytest.mark.extended  # a second set of nested boots: several minutes more
+def test_destroy_after_kill_9_in_the_middle_of_create_leaves_nothing(cli):
+    """`kill -9` of ptnet while the NF VMs boot; destroy finds them from the record written
+    before any side effect (and the marks), and leaves nothing."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ptnet", "chain", "create", "fw,nat", "--name", "k9"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    assert proc.stderr is not None
+    # Kill it once the VMs are booting: their QEMUs run, nothing is ready yet.
+    for line in proc.stderr:
+        if "booting VM" in line:
+            break
+    deadline = time.monotonic() + 300
+    while len(qemu_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    proc.kill()
+    proc.wait()
+    assert len(qemu_pids()) == 2
+    listed = json.loads(cli("chain", "list", "--format", "json").stdout)
+    assert [(c["name"], c["state"]) for c in listed] == [("k9", "creating")], listed
+    gone = cli("chain", "destroy", "k9")
+    assert gone.returncode == 0, gone.stderr
+    assert qemu_pids() == []
+    assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
+    # The pipe parent (a persistent VALE port) went with the chain.
+    ports = subprocess.run([str(tool_path("vale-ctl"))], capture_output=True, text=True).stdout
+    assert "k9" not in ports, ports
+    assert_nothing_left()
