@@ -10,11 +10,15 @@ For each remote host of the plan, in parallel (one thread per host and check, ea
   a host runs the same build at the same path), and which ptnet the same interpreter path
   imports there, which must be ours.
 
-Every failure of every host is gathered into one line, each naming its host and what failed, and
-raised as HostCheckFailed (exit code 2): the chain is not started on any host. The local host is
-checked where the lifecycle opens its ports (/dev/netmap), as for a chain on one host.
+The bound is PTNET_HOST_TIMEOUT seconds when set (hosts that are slow to answer, such as the lab
+pair's TCG guests), else DEFAULT_TIMEOUT. Every failure of every host is gathered into one line,
+each naming its host and what failed, and raised as HostCheckFailed (exit code 2): the chain is
+not started on any host. The local host is checked where the lifecycle opens its ports
+(/dev/netmap), as for a chain on one host.
 """
 
+import math
+import os
 import shlex
 import subprocess
 import sys
@@ -25,12 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import ptnet
-from ptnet.errors import PtnetError
+from ptnet.errors import PtnetError, UsageError
 from ptnet.model.chain_hosts import HostSpec
 from ptnet.plan.chain import ChainPlan
 
 NETMAP_SYSFS = "/sys/module/netmap"
 DEFAULT_TIMEOUT = 20.0
+TIMEOUT_ENV = "PTNET_HOST_TIMEOUT"
 
 
 class HostCheckFailed(PtnetError):
@@ -160,14 +165,30 @@ def _gather(
     return out
 
 
+def host_timeout() -> float:
+    """The seconds each check of a host may take: PTNET_HOST_TIMEOUT, else DEFAULT_TIMEOUT."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 3600:
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r}: expected seconds, above 0 and at most 3600")
+    return value
+
+
 def preflight(
-    plan: ChainPlan, *, timeout: float = DEFAULT_TIMEOUT, expect: Expect | None = None
+    plan: ChainPlan, *, timeout: float | None = None, expect: Expect | None = None
 ) -> None:
     """Check every remote host of `plan` (see the module's doc); raise HostCheckFailed naming
     each host that failed and what failed. A chain on the local host only checks nothing."""
     remote = [h for h in plan.hosts if h.remote]
     if not remote:
         return
+    if timeout is None:
+        timeout = host_timeout()
     want = expect or Expect(our_qemu())
     checks: list[tuple[str, Callable[[], list[str]]]] = []
     for h in remote:

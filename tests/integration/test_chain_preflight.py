@@ -15,6 +15,7 @@ import pytest
 import ptnet
 from ptnet.chain import hosts
 from ptnet.chain.hosts import Expect, HostCheckFailed, libvirt_uri, preflight
+from ptnet.errors import UsageError
 from ptnet.model.chain import from_data
 from ptnet.plan.chain import plan
 
@@ -156,6 +157,18 @@ def test_a_host_that_does_not_answer_times_out(tmp_path, monkeypatch):
     with pytest.raises(HostCheckFailed, match=r"host b: ssh nobody@b: no answer in 1 s$"):
         preflight(_plan(), timeout=1, expect=Expect(qemu="/bin/true"))
     assert time.monotonic() - started < 10
+
+
+def test_ptnet_host_timeout_bounds_each_check(tmp_path, monkeypatch):
+    shim, _ = _fake_ssh(tmp_path, "exec sleep 30")
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    monkeypatch.setenv("PTNET_HOST_TIMEOUT", "1.5")
+    with pytest.raises(HostCheckFailed, match=r"host b: ssh nobody@b: no answer in 1.5 s$"):
+        preflight(_plan(), expect=Expect(qemu="/bin/true"))
+    for bad in ("0", "-1", "soon", "nan", "1e9"):
+        monkeypatch.setenv("PTNET_HOST_TIMEOUT", bad)
+        with pytest.raises(UsageError, match=rf"^PTNET_HOST_TIMEOUT='{bad}': expected seconds"):
+            preflight(_plan(), expect=Expect(qemu="/bin/true"))
 
 
 def test_a_chain_on_one_host_checks_nothing(tmp_path, monkeypatch):
