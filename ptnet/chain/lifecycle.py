@@ -372,24 +372,22 @@ def _swap_devs(arg: str, names: dict[str, str]) -> str:
 
 
 def _role_script(argv: list[str]) -> str:
-    """Start the role detached (its pid in RUN/pid), then check it still runs a moment later."""
+    """Start the role detached (SIGHUP ignored, its pid in RUN/pid), then check that it still
+    runs a moment later. The image is busybox without nohup."""
     cmd = shlex.join(argv)
     return (
         f"mkdir -p {RUN} && rm -f {STATS} && "
-        f"(nohup {cmd} >{RUN}/log 2>&1 </dev/null & echo $! >{RUN}/pid) && "
-        f"sleep 1 && kill -0 $(cat {RUN}/pid) || {{ cat {RUN}/log >&2; exit 1; }}"
+        f"{{ (trap '' HUP; exec {cmd}) >{RUN}/log 2>&1 </dev/null & echo $! >{RUN}/pid; }} && "
+        f"sleep 1 && kill -0 $(cat {RUN}/pid) 2>/dev/null || {{ cat {RUN}/log >&2; exit 1; }}"
     )
 
 
 def role_running(nf: NfRecord) -> bool:
-    """The role process the chain started runs, with the command the chain wants."""
-    argv = role_argv(nf)
-    check = (
-        f"p=$(cat {RUN}/pid 2>/dev/null) && kill -0 $p 2>/dev/null && "
-        f"tr '\\0' ' ' </proc/$p/cmdline"
-    )
+    """The role process the chain started runs, with exactly the command the chain wants."""
+    check = f"p=$(cat {RUN}/pid 2>/dev/null) && kill -0 $p 2>/dev/null && cat /proc/$p/cmdline"
     result = guest(nf.vm, check)
-    return result.exit_code == 0 and result.stdout.decode().split() == argv
+    argv = [a.decode(errors="replace") for a in result.stdout.split(b"\0")[:-1]]
+    return result.exit_code == 0 and argv == role_argv(nf)
 
 
 def _ensure_role(nf: NfRecord, prev: NfRecord | None, chain: str, say: Say) -> None:

@@ -88,26 +88,19 @@ def test_idle_mappings_age_away(pname, tmp_path: Path):
     stats = tmp_path / "stats.json"
     (a, b), [(i, o)] = nf.ends(pname, 1), nf.hops(pname, 1)
     mix = "flow u ab udp 10.0.0.1 1111 203.0.113.5 53 1\n"
-    argv = [
-        "-c",
-        str(_conf(tmp_path)),
-        "--timeout",
-        "1",
-        "--stats",
-        str(stats),
-        "--stats-interval",
-        "0.2",
-    ]
-    with nf.running("nat", i, o, *argv):
-        got = nf.flows(nf.probe(a, b, mix, tmp_path))
+    argv = ["-c", str(_conf(tmp_path)), "--timeout", "3", "--stats", str(stats)]
+    with nf.running("nat", i, o, *argv, "--stats-interval", "0.2"):
+        got = nf.flows(nf.probe(a, b, mix, tmp_path, "--settle", "0.3"))
         port = got["u"]["received_as"]["sport"]
+        time.sleep(0.5)
         assert nf.stats(stats)["nat"]["active_mappings"] == 1
-        time.sleep(3)
+        time.sleep(5)
         s = nf.stats(stats)["nat"]
         assert s["active_mappings"] == 0 and s["mappings_expired"] == 1
         late = f"flow late ba udp 203.0.113.5 53 {OUTSIDE} {port} 2\n"
-        assert nf.flows(nf.probe(a, b, late, tmp_path))["late"]["received"] == 0
-    assert nf.stats(stats)["nat"]["timeout_s"] == 1
+        report = nf.probe(a, b, late, tmp_path, "--settle", "0.3")
+        assert nf.flows(report)["late"]["received"] == 0
+    assert nf.stats(stats)["nat"]["timeout_s"] == 3
 
 
 def test_a_bad_config_names_the_line(tmp_path: Path):
