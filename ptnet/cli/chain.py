@@ -140,6 +140,20 @@ def create(
     spec = spec_from(chain, file, name=name, ingress=ingress, egress=egress, backend=backend)
     planned = chain_plan.plan(spec)
     if not dry_run:
+        if planned.spread:  # every remote host is ready before anything starts anywhere
+            from ptnet.chain.hosts import preflight
+
+            preflight(planned)
+            # The lifecycle boots every NF through this host's VM layer: until it places each
+            # on its host's libvirt, a chain across hosts stops here, with nothing started.
+            from ptnet.errors import PtnetError
+            from ptnet.model.chain_hosts import LOCAL
+
+            away = ", ".join(f"{nf.name} on {nf.host}" for nf in spec.nfs if nf.host != LOCAL)
+            raise PtnetError(
+                f"chain {spec.name}: every host is ready, but create does not yet start NFs on "
+                f"other hosts ({away}); nothing was started (--dry-run prints the plan)"
+            )
         from ptnet.chain import lifecycle
 
         record = lifecycle.create(planned)

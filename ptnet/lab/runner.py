@@ -46,6 +46,7 @@ class LabSpec:
     rw_dirs: Sequence[Path] = ()
     cwd: Path = field(default_factory=Path.cwd)
     env: dict[str, str] = field(default_factory=dict)
+    qemu_args: Sequence[str] = ()  # more devices and netdevs (a lab pair's link)
 
 
 @dataclass
@@ -75,6 +76,7 @@ def planned_argv(
         f"{run_dir}/console.log",
         [str(d) for d in spec.rw_dirs],
         stream_paths,
+        spec.qemu_args,
     )
 
 

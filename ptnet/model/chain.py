@@ -15,6 +15,8 @@ the file, in the spirit of containerlab's .clab.yml, says everything:
       - {role: ids, trust: untrusted, mem: 1G, config: {mode: ips}}
       - {name: filter, role: nft, command: "nft-start {in} {out}"}
 
+A chain may spread over several hosts (`hosts:`, and `host:` on an NF): see chain_hosts.py.
+
 The file is validated with pydantic (its JSON Schema is `json_schema()`), then by the rules that
 span fields (unique names, roles and commands). Every bad input raises UsageError with one line
 that names the field path: `nfs[1].trust: expected trusted or untrusted`.
@@ -34,6 +36,19 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from ptnet.errors import UsageError
+from ptnet.model.chain_hosts import (
+    DEFAULT_MTU,
+    HOST_NAME,
+    LOCAL,
+    MAX_CHAIN_MTU,
+    MIN_MTU,
+    VNI_MAX,
+    VNI_MIN,
+    HostFile,
+    HostSpec,
+    default_vni,
+    host_spec,
+)
 from ptnet.model.ports import NETMAP_PREFIX, parse_port
 from ptnet.model.vm import MAX_CPUS, MIN_MEM_MB, BackendName, check_name, parse_mem
 
@@ -95,6 +110,8 @@ class NfSpec:
     backend: BackendName = BackendName.qemu
     command: str | None = None  # custom roles only: what starts the NF in the guest
     config: Mapping[str, ConfigValue] = field(default_factory=dict)  # the role's options
+    host: str = LOCAL  # the host whose libvirt runs it (hosts:)
+    vni: int | None = None  # the VNI of the hop into it, when that hop crosses hosts
 
     @property
     def builtin(self) -> bool:
@@ -112,6 +129,8 @@ class NfSpec:
             "backend": self.backend.value,
             "command": self.command,
             "config": dict(self.config),
+            "host": self.host,
+            **({} if self.vni is None else {"vni": self.vni}),
         }
 
 
@@ -121,9 +140,39 @@ class ChainSpec:
     nfs: tuple[NfSpec, ...]
     ingress: End = End()
     egress: End = End()
+    # The hosts the file names (the local host is implicit: it may have no entry).
+    hosts: tuple[HostSpec, ...] = ()
+    mtu: int = DEFAULT_MTU  # the largest IP packet the chain carries
+    vni: int | None = None  # the first hop's VNI (None: default_vni(name))
 
     def vm_name(self, nf: NfSpec) -> str:
         return f"{self.name}-{nf.name}"
+
+    def host(self, name: str) -> HostSpec:
+        """The host named `name`; the local host whether the file has an entry or not."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        assert name == LOCAL, name
+        return HostSpec(LOCAL)
+
+    @property
+    def placement(self) -> tuple[str, ...]:
+        """The host of each end of each hop, ingress to egress: the ends are local."""
+        return (LOCAL, *(nf.host for nf in self.nfs), LOCAL)
+
+    @property
+    def vnis(self) -> dict[int, int]:
+        """The VNI of each hop between two hosts, by hop index: the NF's own `vni` for the hop
+        into it, else the chain's first VNI plus the hop's index."""
+        base = default_vni(self.name) if self.vni is None else self.vni
+        where = self.placement
+        out = {}
+        for i in range(len(where) - 1):
+            if where[i] != where[i + 1]:
+                own = self.nfs[i].vni if i < len(self.nfs) else None
+                out[i] = base + i if own is None else own
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The chain as a file that gives it back: from_data(spec.to_dict()) == spec."""
@@ -132,6 +181,9 @@ class ChainSpec:
             "ingress": str(self.ingress),
             "egress": str(self.egress),
             "nfs": [nf.to_dict() for nf in self.nfs],
+            "mtu": self.mtu,
+            **({} if self.vni is None else {"vni": self.vni}),
+            **({"hosts": {h.name: h.to_dict() for h in self.hosts}} if self.hosts else {}),
         }
 
 
@@ -191,6 +243,7 @@ _RULES = {
     "NF name": f"a lowercase letter, then up to {MAX_NF_NAME - 1} of a-z, 0-9 and '-'",
     "role": "a lowercase letter, then up to 30 of a-z, 0-9 and '-'",
     "image": "a lowercase letter, then a-z, 0-9, '-' and '_' (images/NAME)",
+    "host name": "a lowercase letter, then up to 14 of a-z, 0-9 and '-'",
 }
 
 Mem = Annotated[
@@ -267,6 +320,20 @@ class NfFile(_Strict):
         " a shell would; {in} and {out} stand for its two netdevs.",
     )
     config: Config = {}
+    host: (
+        Annotated[
+            str,
+            _matching(HOST_NAME, "host name"),
+            _pattern_schema(HOST_NAME, f"Its host, a key of hosts: (default: {LOCAL})."),
+        ]
+        | None
+    ) = None
+    vni: StrictInt | None = Field(
+        None,
+        ge=VNI_MIN,
+        le=VNI_MAX,
+        description="The VNI of the VXLAN hop into this NF, when it crosses hosts.",
+    )
 
 
 _END = "host (a host port named after the chain), or netmap:IFNAME for a NIC (VALE attach)."
@@ -289,6 +356,24 @@ class ChainFile(_Strict):
     ingress: str = Field(HOST, description=_END, json_schema_extra={"pattern": _END_PATTERN})
     egress: str = Field(HOST, description=_END, json_schema_extra={"pattern": _END_PATTERN})
     nfs: list[NfFile] = Field(min_length=1, max_length=MAX_NFS, description="The NFs, in order.")
+    hosts: dict[str, HostFile] = Field(
+        {},
+        max_length=MAX_NFS + 1,
+        description=f"The hosts NFs are placed on, by name ({LOCAL}: this machine, implicit).",
+        json_schema_extra={"propertyNames": {"pattern": f"^{HOST_NAME.pattern}$"}},
+    )
+    mtu: StrictInt = Field(
+        DEFAULT_MTU,
+        ge=MIN_MTU,
+        le=MAX_CHAIN_MTU,
+        description="The largest IP packet the chain carries, checked against every uplink.",
+    )
+    vni: StrictInt | None = Field(
+        None,
+        ge=VNI_MIN,
+        le=VNI_MAX,
+        description="The chain's first VNI: hop I between hosts gets it plus I.",
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -404,6 +489,7 @@ def _spec(chain: ChainFile) -> ChainSpec:
     name = chain.name or default_name([nf.role for nf in chain.nfs])
     _check_chain_name(name)
     names = _nf_names(chain.nfs)
+    hosts = _hosts(chain)
     first: dict[str, int] = {}
     nfs = []
     for i, (nf, nf_name) in enumerate(zip(chain.nfs, names, strict=True)):
@@ -431,6 +517,18 @@ def _spec(chain: ChainFile) -> ChainSpec:
             raise UsageError(
                 f"{where}.command: {nf.role} is a built-in role; a command is for custom roles"
             )
+        place = nf.host or LOCAL
+        if place != LOCAL and place not in hosts:
+            known = ", ".join([LOCAL, *sorted(hosts)])
+            raise UsageError(f"{where}.host: unknown host {place!r}; the hosts are {known}")
+        backend = nf.backend
+        if place != LOCAL:
+            if "backend" in nf.model_fields_set and backend is not BackendName.libvirt:
+                raise UsageError(
+                    f"{where}.backend: {nf_name} is on host {place}, which ptnet reaches through "
+                    "its libvirt; expected libvirt"
+                )
+            backend = BackendName.libvirt
         nfs.append(
             NfSpec(
                 name=nf_name,
@@ -439,16 +537,62 @@ def _spec(chain: ChainFile) -> ChainSpec:
                 image=nf.image or nf.role,
                 cpus=nf.cpus,
                 mem_mb=nf.mem,
-                backend=nf.backend,
+                backend=backend,
                 command=nf.command,
                 config=dict(nf.config),
+                host=place,
+                vni=nf.vni,
             )
         )
     ingress = parse_end(chain.ingress, "ingress")
     egress = parse_end(chain.egress, "egress")
     if ingress.nic is not None and ingress.nic == egress.nic:
         raise UsageError(f"egress: {egress} is already the ingress; a NIC can be one end only")
-    return ChainSpec(name=name, nfs=tuple(nfs), ingress=ingress, egress=egress)
+    spec = ChainSpec(
+        name=name,
+        nfs=tuple(nfs),
+        ingress=ingress,
+        egress=egress,
+        hosts=tuple(hosts.values()),
+        mtu=chain.mtu,
+        vni=chain.vni,
+    )
+    _check_vnis(spec)
+    return spec
+
+
+def _hosts(chain: ChainFile) -> dict[str, HostSpec]:
+    hosts = {}
+    for key, entry in chain.hosts.items():
+        if not HOST_NAME.fullmatch(key):
+            raise UsageError(f"hosts: bad host name {_show(key)}: {_RULES['host name']}")
+        hosts[key] = host_spec(key, entry)
+    return hosts
+
+
+def _check_vnis(spec: ChainSpec) -> None:
+    """Each NF's own VNI is for a hop between hosts; every hop's VNI is in range and its own."""
+    vnis = spec.vnis
+    for k, nf in enumerate(spec.nfs):
+        if nf.vni is not None and k not in vnis:
+            raise UsageError(
+                f"nfs[{k}].vni: the hop into {nf.name} stays on host {nf.host}; a VNI is for a "
+                "hop between hosts"
+            )
+    owner: dict[int, tuple[int, str]] = {}
+    for i, vni in vnis.items():
+        own = i < len(spec.nfs) and spec.nfs[i].vni is not None
+        where = f"nfs[{i}].vni" if own else "vni"
+        if vni > VNI_MAX:
+            raise UsageError(
+                f"vni: hop {i} would get VNI {vni} ({vni - i} + {i}), past {VNI_MAX}, the last "
+                "24-bit VNI; give a smaller vni"
+            )
+        if vni in owner:
+            other, other_where = owner[vni]
+            where = where if own else other_where
+            raise UsageError(f"{where}: duplicate VNI {vni}: hops {other} and {i} would share it")
+        owner[vni] = (i, where)
 
 
 def from_data(
@@ -460,13 +604,17 @@ def from_data(
     backend: str | None = None,
 ) -> ChainSpec:
     """Validate parsed data (the file's, or the shorthand's) with the command line's overrides:
-    the chain's name, its ends, and every NF's backend."""
+    the chain's name, its ends, and every local NF's backend."""
     if isinstance(data, dict):
         overrides = {"name": name, "ingress": ingress, "egress": egress}
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
         if backend is not None and isinstance(data.get("nfs"), list):
+            # an NF on a remote host runs through that host's libvirt, whatever --backend says
             data["nfs"] = [
-                {**nf, "backend": backend} if isinstance(nf, dict) else nf for nf in data["nfs"]
+                {**nf, "backend": backend}
+                if isinstance(nf, dict) and nf.get("host") in (None, LOCAL)
+                else nf
+                for nf in data["nfs"]
             ]
     try:
         chain = ChainFile.model_validate(data)

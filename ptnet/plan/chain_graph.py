@@ -3,7 +3,9 @@ through Graphviz's `dot` program.
 
 Nodes are the two ends and the NFs, labelled by name and role and coloured by trust; edges are
 the hops, labelled pipe or VALE (solid for a zero-copy pipe, dashed for a copying switch), with
-arrows both ways since frames flow in both directions. Pure, but for `svg`, which runs `dot`.
+arrows both ways since frames flow in both directions. A chain across hosts groups its nodes by
+host (Mermaid subgraphs, dot clusters), and a hop between hosts is labelled with its uplinks (the
+VNI of a VXLAN one, or each side's NIC). Pure, but for `svg`, which runs `dot`.
 """
 
 import subprocess
@@ -37,14 +39,45 @@ def _end_label(end: str) -> str:
 
 def _edge(chain: ChainPlan, hop: Hop) -> tuple[str, str, str]:
     ids = [n[0] for n in _nodes(chain)]
-    return ids[hop.index], ids[hop.index + 1], "pipe" if hop.kind == "pipe" else "VALE"
+    label = "pipe" if hop.kind == "pipe" else "VALE"
+    if hop.uplinks:
+        left, right = hop.uplinks
+        if left.kind == "vxlan":
+            label += f" + VXLAN {left.vni}"
+        else:
+            label += f" + NIC {left.dev}/{right.dev}"
+    return ids[hop.index], ids[hop.index + 1], label
+
+
+def _groups(chain: ChainPlan) -> list[tuple[str, list[str]]]:
+    """(host, node ids) for each host of a chain across hosts; none for a single-host one."""
+    if not chain.spread:
+        return []
+    where = chain.spec.placement
+    ids = [n[0] for n in _nodes(chain)]
+    return [
+        (h.name, [i for i, w in zip(ids, where, strict=True) if w == h.name]) for h in chain.hosts
+    ]
+
+
+def _host_label(chain: ChainPlan, name: str) -> str:
+    h = next(h for h in chain.hosts if h.name == name)
+    return f"{name}: {h.uri}" if h.uri else name
 
 
 def mermaid(chain: ChainPlan) -> str:
     lines = ["flowchart LR"]
+    defs = {}
     for node, first, second, _ in _nodes(chain):
         shape = ('(["', '"])') if node in (INGRESS, EGRESS) else ('["', '"]')
-        lines.append(f"  {node}{shape[0]}{first}<br/>{second}{shape[1]}")
+        defs[node] = f"{node}{shape[0]}{first}<br/>{second}{shape[1]}"
+    groups = _groups(chain)
+    for name, members in groups:
+        lines.append(f'  subgraph host_{name.replace("-", "_")}["{_host_label(chain, name)}"]')
+        lines += [f"    {defs[m]}" for m in members]
+        lines.append("  end")
+    if not groups:
+        lines += [f"  {d}" for d in defs.values()]
     for hop in chain.hops:
         left, right, label = _edge(chain, hop)
         arrow = "<-->" if hop.kind == "pipe" else "<-.->"
@@ -65,12 +98,21 @@ def dot(chain: ChainPlan) -> str:
         '  node [shape=box, style="rounded,filled", fontname="Helvetica"];',
         '  edge [dir=both, fontname="Helvetica"];',
     ]
+    defs = {}
     for node, first, second, cls in _nodes(chain):
         fill, stroke = COLOURS[cls]
         shape = ", shape=ellipse" if cls == "host" else ""
-        lines.append(
-            f'  {node} [label="{first}\\n{second}", fillcolor="{fill}", color="{stroke}"{shape}];'
+        defs[node] = (
+            f'{node} [label="{first}\\n{second}", fillcolor="{fill}", color="{stroke}"{shape}];'
         )
+    groups = _groups(chain)
+    for name, members in groups:
+        lines.append(f'  subgraph "cluster_{name}" {{')
+        lines.append(f'    label="{_host_label(chain, name)}"; style=dashed;')
+        lines += [f"    {defs[m]}" for m in members]
+        lines.append("  }")
+    if not groups:
+        lines += [f"  {d}" for d in defs.values()]
     for hop in chain.hops:
         left, right, label = _edge(chain, hop)
         style = "solid" if hop.kind == "pipe" else "dashed"

@@ -33,8 +33,10 @@ def lab_argv(
     console_log: str,
     rw_dirs: Sequence[str],
     stream_paths: Mapping[str, str],
+    extra: Sequence[str] = (),
 ) -> list[str]:
-    """The lab's QEMU line; stream_paths maps each of STREAMS to the file QEMU writes it to."""
+    """The lab's QEMU line; stream_paths maps each of STREAMS to the file QEMU writes it to;
+    `extra` (devices, netdevs) goes last."""
     argv = [*machine_args(qemu, accel, cpus, mem_mb), "-no-reboot"]
     argv += direct_boot_args(vmlinux, initrd, list(LAB_FLAGS))
     argv += [
@@ -49,7 +51,7 @@ def lab_argv(
             "-chardev", f"file,id={name},path={stream_paths[name]}",
             "-device", f"virtserialport,bus=vser.0,chardev={name},name=ptnet.{name}",
         ]  # fmt: skip
-    return argv
+    return [*argv, *extra]
 
 
 def nested_argv(

@@ -288,10 +288,28 @@ _yamlish = st.text(alphabet=string.printable + "{}[]:-,!&*?|>'\"#%@`é\u2028\x00
 _leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 _keys = st.sampled_from(
     ["name", "nfs", "role", "trust", "image", "cpus", "mem", "backend", "command", "config",
-     "ingress", "egress", "x"]
+     "ingress", "egress", "x", "hosts", "host", "vni", "mtu", "uri", "ssh", "address",
+     "uplink", "nic", "vxlan", "local"]
 )  # fmt: skip
 _data = st.recursive(
-    _leaf | st.sampled_from(["fw", "ids", "nat", "untrusted", "host", "netmap:eth1", "1G"]),
+    _leaf
+    | st.sampled_from(
+        [
+            "fw",
+            "ids",
+            "nat",
+            "untrusted",
+            "host",
+            "netmap:eth1",
+            "1G",
+            "local",
+            "qemu+ssh://u@h/system",
+            "eth0",
+            "192.0.2.1",
+            1450,
+            16777215,
+        ]
+    ),  # fmt: skip
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(_keys | st.text(max_size=5), inner, max_size=5)

@@ -1,0 +1,102 @@
+"""Runs in lab VM a of a lab pair (tests/integration/test_chain_pair.py): `ptnet chain create`
+of chains with an NF on host b (netmap.ko not loaded there) and on host c (nobody at its
+address), the evidence that nothing started on either side, and the preflight once b has
+loaded netmap.ko. Writes what it saw as JSON to argv[1]."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ptnet.lab.pair import A_ADDR, B_ADDR
+
+C_ADDR = "10.16.0.9"  # on the link's subnet, and nobody answers there
+B_URI = f"qemu+ssh://root@{B_ADDR}/system"
+
+
+def chain_file(path: Path, host: str, address: str) -> Path:
+    dev = os.environ["PAIR_DEV"]
+    path.write_text(
+        f"name: far{host}\n"
+        "hosts:\n"
+        f"  local: {{address: {A_ADDR}, uplink: {{vxlan: {dev}}}}}\n"
+        f"  {host}: {{uri: 'qemu+ssh://root@{address}/system', uplink: {{vxlan: {dev}}}}}\n"
+        "mtu: 1400\n"
+        "nfs:\n"
+        "  - {role: fw}\n"
+        f"  - {{role: nat, host: {host}}}\n"
+    )
+    return path
+
+
+def run(*argv: str, timeout: float = 300) -> dict[str, object]:
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    return {
+        "rc": proc.returncode,
+        "stdout": proc.stdout,
+        "stderr": proc.stderr,
+        "seconds": round(time.monotonic() - start, 1),
+    }
+
+
+def on_b(command: str) -> dict[str, object]:
+    return run("ssh", "-o", "BatchMode=yes", f"root@{B_ADDR}", command)
+
+
+def left_here() -> dict[str, object]:
+    """What a chain would have left on this host: QEMUs, chain records, VALE or VXLAN ports."""
+    state = Path(os.environ["PTNET_STATE_DIR"]) / "chains"
+    return {
+        "qemu": run("pgrep", "-a", "qemu")["stdout"],
+        "records": sorted(p.name for p in state.glob("*")) if state.is_dir() else [],
+        "vxlan": run("ip", "-o", "link", "show", "type", "vxlan")["stdout"],
+    }
+
+
+def domains_on_b() -> list[str]:
+    import libvirt
+
+    conn = libvirt.open(f"{B_URI}?no_tty=1")
+    try:
+        return sorted(d.name() for d in conn.listAllDomains())
+    finally:
+        conn.close()
+
+
+def left_on_b() -> dict[str, object]:
+    return {
+        "domains": domains_on_b(),
+        "vxlan": on_b("ip -o link show type vxlan")["stdout"],
+        "qemu": on_b("pgrep -a qemu || true")["stdout"],
+    }
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    work = Path("/tmp/pair")
+    work.mkdir(exist_ok=True)
+    ptnet = (sys.executable, "-m", "ptnet", "chain", "create")
+    seen: dict[str, object] = {"ssh_b": on_b("echo hello from $(hostname)")}
+    seen["netmap_missing"] = run(*ptnet, "-f", str(chain_file(work / "b.yml", "b", B_ADDR)))
+    seen["unreachable"] = run(*ptnet, "-f", str(chain_file(work / "c.yml", "c", C_ADDR)))
+    seen["left_here"] = left_here()
+    seen["left_on_b"] = left_on_b()
+    netmap = os.environ["PAIR_NETMAP_KO"]
+    seen["insmod_b"] = on_b(f"insmod {netmap}")
+    check = (
+        "from ptnet.chain.hosts import preflight; from ptnet.model.chain import load_file; "
+        "from ptnet.plan.chain import plan; "
+        f"preflight(plan(load_file({str(work / 'b.yml')!r}))); print('ready')"
+    )
+    seen["preflight_ready"] = run(sys.executable, "-c", check)
+    seen["create_ready"] = run(*ptnet, "-f", str(work / "b.yml"))
+    seen["left_after_ready"] = {"here": left_here(), "on_b": left_on_b()}
+    seen["rmmod_b"] = on_b("rmmod netmap")
+    out.write_text(json.dumps(seen, indent=1))
+
+
+if __name__ == "__main__":
+    main()
