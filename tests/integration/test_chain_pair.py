@@ -18,7 +18,9 @@ from ptnet.errors import UsageError
 from ptnet.lab import kernel as lab_kernel
 from ptnet.lab import pair, runner
 
-pytestmark = [pytest.mark.slow]
+# extended: a second lab VM with libvirtd and an sshd that `make setup` does not install, and the
+# lab's boot sometimes misses its control port when two lab VMs start together (issue 16).
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 ROOT = Path(__file__).resolve().parents[2]
 GUEST = Path(__file__).with_name("chain_pair_guest.py")
