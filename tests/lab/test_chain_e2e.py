@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from nm import port as nmport
@@ -59,8 +60,16 @@ def kernel_name(port: str) -> str:
 
 
 def qemu_pids() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in ps.splitlines() if "qemu-system" in ln and "-pidfile" in ln]
+    """Every live QEMU that has a pid file (ours do), read from /proc rather than ps's columns."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if argv and b"qemu-system" in argv[0] and b"-pidfile" in argv:
+            pids.append(entry.name)
+    return pids
 
 
 def test_chain_is_created_validated_isolated_and_destroyed_clean(cli):
