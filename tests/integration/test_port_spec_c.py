@@ -1,32 +1,15 @@
 """The Python port-spec parser and the C one, nm_spec_parse() in our netmap_user.h (compiled from
 tests/lab/port_spec_check.c with the host's gcc), give the same answers."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from port_fuzz import check_one, fuzz_specs
 
 from ptnet.errors import UsageError
 from ptnet.model.ports import parse_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def port_spec_checker(tmp_path_factory) -> Path:
-    """tests/lab/port_spec_check.c built against our uapi: our nm_spec_parse() and nm_open()."""
-    cc = shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no gcc")
-    exe = tmp_path_factory.mktemp("psc") / "port_spec_check"
-    src = ROOT / "tests" / "lab" / "port_spec_check.c"
-    uapi = ROOT / "kernel" / "include" / "uapi"
-    argv = [cc, "-std=gnu11", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{uapi}", "-o", exe, src]
-    build = subprocess.run(argv, capture_output=True, text=True)
-    assert build.returncode == 0, build.stderr
-    return exe
 
 
 def c_parse(exe: Path, specs: list[str]) -> list[list[str]]:
