@@ -28,6 +28,8 @@ LAB_PACKAGES = (
     "libvirt-daemon-driver-qemu",
     # `ptnet host install` registers our modules with DKMS; its lab test runs the host's dkms
     "dkms",
+    # `ptnet chain graph --format svg` runs Graphviz's dot
+    "graphviz",
 )
 
 
