@@ -30,6 +30,7 @@
 #include <net/netmap_user.h>
 
 #include "gen.h"
+#include "ring_util.h"
 
 #define BR_MAX_LINKS	32	/* one-way links (a "=" link is two) */
 #define BR_MAX_PORTS	(2 * BR_MAX_LINKS)
@@ -182,27 +183,6 @@ static void port_open(struct br_port *p)
 		fatal("%s: no ring bound", p->spec);
 }
 
-/* Free slots in tx ring t of p, and the ring. */
-static struct netmap_ring *tx_ring_with_room(struct br_port *p)
-{
-	unsigned int first = p->nm.rings.first_tx, last = p->nm.rings.last_tx;
-	unsigned int n, k;
-
-	if (first > last)
-		return NULL;
-	n = last - first + 1;
-	for (k = 0; k < n; k++) {
-		unsigned int i = first + (p->next_tx + k) % n;
-		struct netmap_ring *r = nm_port_txring(&p->nm, i);
-
-		if (!nm_ring_empty(r)) {
-			p->next_tx = (p->next_tx + k) % n;
-			return r;
-		}
-	}
-	return NULL;
-}
-
 /* Move up to burst slots from rx ring rx into the tx rings of dst. */
 static int move_ring(struct br_link *l, struct netmap_ring *rx,
 		     unsigned int burst)
@@ -210,7 +190,8 @@ static int move_ring(struct br_link *l, struct netmap_ring *rx,
 	int moved = 0;
 
 	while (!nm_ring_empty(rx) && burst) {
-		struct netmap_ring *tx = tx_ring_with_room(l->dst);
+		struct netmap_ring *tx = ring_tx_with_room(&l->dst->nm,
+							    &l->dst->next_tx);
 		uint32_t r, t, n;
 
 		if (!tx)
@@ -228,22 +209,8 @@ static int move_ring(struct br_link *l, struct netmap_ring *rx,
 			struct netmap_slot *ts = &tx->slot[t];
 			uint16_t more = rs->flags & NS_MOREFRAG;
 
-			if (l->zcopy) {
-				uint32_t idx = ts->buf_idx;
-
-				ts->buf_idx = rs->buf_idx;
-				rs->buf_idx = idx;
-				ts->flags = more | NS_BUF_CHANGED;
-				rs->flags |= NS_BUF_CHANGED;
-			} else {
-				uint16_t len = rs->len;
-
-				if (len > tx->nr_buf_size)
-					len = tx->nr_buf_size;
-				memcpy(NETMAP_BUF(tx, ts->buf_idx),
-				       NETMAP_BUF(rx, rs->buf_idx), len);
-				ts->flags = more;
-			}
+			/* the length as received, even where a copy was cut */
+			ring_slot_move(rx, rs, tx, ts, rs->len, l->zcopy);
 			ts->len = rs->len;
 			l->bytes += rs->len;
 			if (!more)

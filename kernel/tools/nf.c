@@ -18,6 +18,7 @@
 #include <net/netmap_user.h>
 
 #include "nf.h"
+#include "ring_util.h"
 
 #define NF_SPEC_MAX	256
 #define NF_MAX_OPTS	64
@@ -378,26 +379,6 @@ static void stats_dir(const char *path)
 /* Forwarding                                                              */
 /* ---------------------------------------------------------------------- */
 
-static struct netmap_ring *tx_ring_with_room(struct nf_port *p)
-{
-	unsigned int first = p->nm.rings.first_tx, last = p->nm.rings.last_tx;
-	unsigned int n, k;
-
-	if (first > last)
-		return NULL;
-	n = last - first + 1;
-	for (k = 0; k < n; k++) {
-		unsigned int i = first + (p->next_tx + k) % n;
-		struct netmap_ring *r = nm_port_txring(&p->nm, i);
-
-		if (!nm_ring_empty(r)) {
-			p->next_tx = (p->next_tx + k) % n;
-			return r;
-		}
-	}
-	return NULL;
-}
-
 /*
  * Move up to burst slots of rx into dst, asking the role about each frame
  * (before its first slot is taken, and only once there is room for it).
@@ -426,7 +407,7 @@ static int move_ring(struct nf_link *l, struct netmap_ring *rx,
 		if (!tx || t == tx->tail) {
 			if (tx)
 				tx->head = tx->cur = t;
-			tx = tx_ring_with_room(dst);
+			tx = ring_tx_with_room(&dst->nm, &dst->next_tx);
 			if (!tx) {
 				full = 1;
 				break;
@@ -450,20 +431,7 @@ static int move_ring(struct nf_link *l, struct netmap_ring *rx,
 				src->modified++;
 		}
 		ts = &tx->slot[t];
-		if (l->zcopy) {
-			uint32_t idx = ts->buf_idx;
-
-			ts->buf_idx = rs->buf_idx;
-			rs->buf_idx = idx;
-			ts->flags = more | NS_BUF_CHANGED;
-			rs->flags |= NS_BUF_CHANGED;
-		} else {
-			if (len > tx->nr_buf_size)
-				len = (uint16_t)tx->nr_buf_size;
-			memcpy(NETMAP_BUF(tx, ts->buf_idx),
-			       NETMAP_BUF(rx, rs->buf_idx), len);
-			ts->flags = more;
-		}
+		len = ring_slot_move(rx, rs, tx, ts, len, l->zcopy);
 		ts->len = len;
 		dst->tx_bytes += len;
 		if (!more)

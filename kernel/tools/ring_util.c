@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause
+/*
+ * Ring helpers of the forwarding tools: see ring_util.h.
+ */
+#include <string.h>
+
+#define NETMAP_WITH_LIBS
+#include <net/netmap_user.h>
+
+#include "ring_util.h"
+
+struct netmap_ring *ring_tx_with_room(struct nm_port *p, unsigned int *next_tx)
+{
+	unsigned int first = p->rings.first_tx, last = p->rings.last_tx;
+	unsigned int n, k;
+
+	if (first > last)
+		return NULL;
+	n = last - first + 1;
+	for (k = 0; k < n; k++) {
+		unsigned int i = first + (*next_tx + k) % n;
+		struct netmap_ring *r = nm_port_txring(p, i);
+
+		if (!nm_ring_empty(r)) {
+			*next_tx = (*next_tx + k) % n;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+uint16_t ring_slot_move(struct netmap_ring *rx, struct netmap_slot *rs,
+			struct netmap_ring *tx, struct netmap_slot *ts,
+			uint16_t len, int zcopy)
+{
+	uint16_t more = rs->flags & NS_MOREFRAG;
+
+	if (zcopy) {
+		uint32_t idx = ts->buf_idx;
+
+		ts->buf_idx = rs->buf_idx;
+		rs->buf_idx = idx;
+		ts->flags = more | NS_BUF_CHANGED;
+		rs->flags |= NS_BUF_CHANGED;
+		return len;
+	}
+	if (len > tx->nr_buf_size)
+		len = (uint16_t)tx->nr_buf_size;
+	memcpy(NETMAP_BUF(tx, ts->buf_idx), NETMAP_BUF(rx, rs->buf_idx), len);
+	ts->flags = more;
+	return len;
+}
