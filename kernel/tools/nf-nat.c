@@ -248,18 +248,6 @@ static void nat_tick(void *ctx, double now)
 /* Translation                                                             */
 /* ---------------------------------------------------------------------- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
 /*
  * Rewrite the address at ip+addr_ofs and the port (ICMP: the identifier)
  * of p, updating the checksums.
@@ -270,25 +258,25 @@ static void rewrite(struct nf_pkt *p, unsigned int addr_ofs, uint32_t old_addr,
 {
 	uint8_t *l4 = p->l4;
 
-	put32(p->ip + addr_ofs, new_addr);
+	nf_put32(p->ip + addr_ofs, new_addr);
 	nf_csum_update32(p->ip + 10, old_addr, new_addr);
 	switch (p->proto) {
 	case NF_PROTO_TCP:
-		put16(l4 + (src_port ? 0 : 2), new_port);
+		nf_put16(l4 + (src_port ? 0 : 2), new_port);
 		nf_csum_update32(l4 + 16, old_addr, new_addr);
 		nf_csum_update16(l4 + 16, old_port, new_port);
 		break;
 	case NF_PROTO_UDP:
-		put16(l4 + (src_port ? 0 : 2), new_port);
+		nf_put16(l4 + (src_port ? 0 : 2), new_port);
 		if (l4[6] || l4[7]) {
 			nf_csum_update32(l4 + 6, old_addr, new_addr);
 			nf_csum_update16(l4 + 6, old_port, new_port);
 			if (!l4[6] && !l4[7])
-				put16(l4 + 6, 0xffff);
+				nf_put16(l4 + 6, 0xffff);
 		}
 		break;
 	default:
-		put16(l4 + 4, new_port);
+		nf_put16(l4 + 4, new_port);
 		nf_csum_update16(l4 + 2, old_port, new_port);
 		break;
 	}

@@ -87,18 +87,6 @@ static unsigned int nflows;
 static struct pport pa, pb;
 static double first_tx, last_rx;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
 /* ---------------------------------------------------------------------- */
 /* The mix                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -263,44 +251,44 @@ static unsigned int build(uint8_t *buf, const struct flow *f,
 	memset(buf, 0, len < 60 ? 60 : len);
 	memcpy(buf, f->ba ? mac_a : mac_b, 6);
 	memcpy(buf + 6, f->ba ? mac_b : mac_a, 6);
-	put16(buf + 12, 0x0800);
+	nf_put16(buf + 12, 0x0800);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(20 + l4len));
-	put16(ip + 4, (uint16_t)seq);
-	put16(ip + 6, 0x4000);
+	nf_put16(ip + 2, (uint16_t)(20 + l4len));
+	nf_put16(ip + 4, (uint16_t)seq);
+	nf_put16(ip + 6, 0x4000);
 	ip[8] = 64;
 	ip[9] = f->proto;
-	put32(ip + 12, t->src);
-	put32(ip + 16, t->dst);
-	put16(ip + 10, nf_csum(ip, 20, 0));
+	nf_put32(ip + 12, t->src);
+	nf_put32(ip + 16, t->dst);
+	nf_put16(ip + 10, nf_csum(ip, 20, 0));
 	memcpy(pl, f->payload, f->payload_len);
 	tag = pl + f->payload_len;
 	memcpy(tag, "PTNF", 4);
-	put16(tag + 4, (uint16_t)(f - flows));
-	put32(tag + 8, seq);
+	nf_put16(tag + 4, (uint16_t)(f - flows));
+	nf_put32(tag + 8, seq);
 	switch (f->proto) {
 	case NF_PROTO_TCP:
-		put16(l4, t->sport);
-		put16(l4 + 2, t->dport);
-		put32(l4 + 4, seq);
+		nf_put16(l4, t->sport);
+		nf_put16(l4 + 2, t->dport);
+		nf_put32(l4 + 4, seq);
 		l4[12] = 5 << 4;
 		l4[13] = 0x18;
-		put16(l4 + 14, 65535);
-		put16(l4 + 16, nf_csum(l4, l4len, pseudo_sum(t, f->proto, l4len)));
+		nf_put16(l4 + 14, 65535);
+		nf_put16(l4 + 16, nf_csum(l4, l4len, pseudo_sum(t, f->proto, l4len)));
 		break;
 	case NF_PROTO_UDP:
-		put16(l4, t->sport);
-		put16(l4 + 2, t->dport);
-		put16(l4 + 4, (uint16_t)l4len);
-		put16(l4 + 6, nf_csum(l4, l4len, pseudo_sum(t, f->proto, l4len)));
+		nf_put16(l4, t->sport);
+		nf_put16(l4 + 2, t->dport);
+		nf_put16(l4 + 4, (uint16_t)l4len);
+		nf_put16(l4 + 6, nf_csum(l4, l4len, pseudo_sum(t, f->proto, l4len)));
 		if (!l4[6] && !l4[7])
-			put16(l4 + 6, 0xffff);
+			nf_put16(l4 + 6, 0xffff);
 		break;
 	default:
 		l4[0] = f->reply_to >= 0 ? 0 : 8;
-		put16(l4 + 4, t->sport);
-		put16(l4 + 6, (uint16_t)seq);
-		put16(l4 + 2, nf_csum(l4, l4len, 0));
+		nf_put16(l4 + 4, t->sport);
+		nf_put16(l4 + 6, (uint16_t)seq);
+		nf_put16(l4 + 2, nf_csum(l4, l4len, 0));
 		break;
 	}
 	return len < 60 ? 60 : len;

@@ -75,6 +75,18 @@ static uint32_t get32(const uint8_t *p)
 	       (uint32_t)p[2] << 8 | p[3];
 }
 
+void nf_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+void nf_put32(uint8_t *p, uint32_t v)
+{
+	nf_put16(p, v >> 16);
+	nf_put16(p + 2, v & 0xffff);
+}
+
 int nf_parse(uint8_t *frame, unsigned int len, struct nf_pkt *p)
 {
 	unsigned int ihl, tot, l4min;

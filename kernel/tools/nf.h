@@ -58,6 +58,10 @@ struct nf_pkt {
  */
 int nf_parse(uint8_t *frame, unsigned int len, struct nf_pkt *p);
 
+/* Store a 16/32-bit value in network order. */
+void nf_put16(uint8_t *p, uint16_t v);
+void nf_put32(uint8_t *p, uint32_t v);
+
 /* Checksum field (network order, in place) after a 16/32-bit word changed. */
 void nf_csum_update16(uint8_t *csum, uint16_t old, uint16_t new);
 void nf_csum_update32(uint8_t *csum, uint32_t old, uint32_t new);
