@@ -136,11 +136,7 @@ static void fw_configure(void *ctx, const char *path)
 	fw->rules = calloc(FW_MAX_RULES, sizeof(*fw->rules));
 	if (!fw->rules)
 		nf_fatal("out of memory");
-	while (fgets(buf, sizeof(buf), fp)) {
-		line++;
-		if (!strchr(buf, '\n') && !feof(fp))
-			nf_config_error(path, line, "line too long (at most %zu bytes)",
-					sizeof(buf) - 2);
+	while (nf_config_line(fp, path, buf, sizeof(buf), &line)) {
 		n = nf_split(buf, w, NF_MAX_WORDS);
 		if (!n)
 			continue;

@@ -506,11 +506,8 @@ static void ids_configure(void *ctx, const char *path)
 	ids->sigs = calloc(IDS_MAX_SIGS, sizeof(*ids->sigs));
 	if (!ids->sigs)
 		nf_fatal("out of memory");
-	while (fgets(buf, sizeof(buf), fp)) {
-		c.line++;
+	while (nf_config_line(fp, path, buf, sizeof(buf), &c.line)) {
 		c.p = buf;
-		if (!strchr(buf, '\n') && !feof(fp))
-			bad(&c, "line too long");
 		skip_space(&c);
 		if (!*c.p || *c.p == '#' || *c.p == '\n' || *c.p == '\r')
 			continue;

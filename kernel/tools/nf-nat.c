@@ -126,13 +126,10 @@ static void nat_configure(void *ctx, const char *path)
 	}
 	if (!nat->timeout_set)
 		nat->timeout = 60;
-	while (fp && fgets(buf, sizeof(buf), fp)) {
+	while (fp && nf_config_line(fp, path, buf, sizeof(buf), &line)) {
 		uint32_t v = 0, a = 0;
 		uint16_t lo, hi;
 
-		line++;
-		if (!strchr(buf, '\n') && !feof(fp))
-			nf_config_error(path, line, "line too long");
 		n = nf_split(buf, w, NF_MAX_WORDS);
 		if (!n)
 			continue;

@@ -210,10 +210,7 @@ static void load_mix(const char *path)
 
 	if (!fp)
 		nf_usage_error("%s: %s", path, strerror(errno));
-	while (fgets(buf, sizeof(buf), fp)) {
-		line++;
-		if (!strchr(buf, '\n') && !feof(fp))
-			nf_config_error(path, line, "line too long");
+	while (nf_config_line(fp, path, buf, sizeof(buf), &line)) {
 		n = nf_split(buf, w, NF_MAX_WORDS);
 		if (n > NF_MAX_WORDS)
 			nf_config_error(path, line, "too many words");

@@ -197,6 +197,18 @@ void nf_config_error(const char *file, unsigned int line, const char *fmt, ...)
 	exit(2);
 }
 
+char *nf_config_line(FILE *fp, const char *file, char *buf, size_t size,
+		     unsigned int *line)
+{
+	if (!fgets(buf, (int)size, fp))
+		return NULL;
+	++*line;
+	if (!strchr(buf, '\n') && !feof(fp))
+		nf_config_error(file, *line, "line too long (at most %zu bytes)",
+				size - 2);
+	return buf;
+}
+
 int nf_parse_u32(const char *s, uint32_t max, uint32_t *v)
 {
 	unsigned long long n = 0;

@@ -25,6 +25,7 @@
 #define PTNET_TOOLS_NF_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -103,6 +104,14 @@ int nf_main(int argc, char **argv, const struct nf_role *role, void *ctx);
 /* A configuration file error: "PROG: error: FILE:LINE: ...", exit 2. */
 void nf_config_error(const char *file, unsigned int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
+
+/*
+ * The next line of configuration file fp (named file) into buf, or NULL at
+ * its end; *line counts the lines read. A line that does not fit buf (with
+ * its newline) is a configuration error.
+ */
+char *nf_config_line(FILE *fp, const char *file, char *buf, size_t size,
+		     unsigned int *line);
 
 /* Parsers; each returns 0, or -1 when s is not of the form. */
 int nf_parse_u32(const char *s, uint32_t max, uint32_t *v);

@@ -114,6 +114,7 @@ def test_a_bad_rule_names_the_file_line_and_word(tmp_path: Path):
         "drop dport 80\n": ("1", "need proto tcp or udp"),
         "drop proto tcp to\n": ("1", "'to' needs a value"),
         "policy maybe\n": ("1", "'maybe'"),
+        "policy accept\n" + "#" * 2000 + "\n": ("2", "line too long (at most 1022 bytes)"),
     }
     for text, (line, word) in cases.items():
         r = _bad(tmp_path, text)

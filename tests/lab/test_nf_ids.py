@@ -137,6 +137,7 @@ def test_a_bad_signature_names_the_line(tmp_path: Path):
         f'{head}(msg:"x"; sid:1;)\nalert udp any any -> any 1 (msg:"y"; sid:1;)\n': ":2: sid 1",
         'drop tcp any any -> any 80 (msg:"x"; sid:1;)\n': ":1: 'drop'",
         f'{head}(msg:"x" sid:1;)\n': "msg: expected ';'",
+        f'{head}(msg:"x"; sid:1;)\n' + "#" * 5000 + "\n": ":2: line too long (at most 4094 bytes)",
     }
     for text, where in cases.items():
         rules = tmp_path / "bad.rules"

@@ -109,6 +109,7 @@ def test_a_bad_config_names_the_line(tmp_path: Path):
         ("outside 300.1.1.1\n", ":1: '300.1.1.1'"),
         ("ports 1000-2000\n", "no outside address"),
         ("outside 1.2.3.4\nmasquerade yes\n", ":2: 'masquerade'"),
+        ("outside 1.2.3.4\n" + "#" * 600 + "\n", ":2: line too long (at most 510 bytes)"),
     ):
         conf = tmp_path / "nat.conf"
         conf.write_text(text)
