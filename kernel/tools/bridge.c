@@ -183,10 +183,10 @@ static void port_open(struct br_port *p)
 		fatal("%s: no ring bound", p->spec);
 }
 
-/* Move up to burst slots from rx ring rx into the tx rings of dst. */
-static int move_ring(struct br_link *l, struct netmap_ring *rx,
-		     unsigned int burst)
+/* Move up to burst slots from rx ring rx into the tx rings of link's dst. */
+static int move_ring(void *link, struct netmap_ring *rx, unsigned int burst)
 {
+	struct br_link *l = link;
 	int moved = 0;
 
 	while (!nm_ring_empty(rx) && burst) {
@@ -223,31 +223,6 @@ static int move_ring(struct br_link *l, struct netmap_ring *rx,
 		tx->head = tx->cur = t;
 	}
 	return moved;
-}
-
-/*
- * Forward what src's rx rings hold. Returns the slots moved, or -1 when
- * packets are left because dst is full.
- */
-static int move_link(struct br_link *l, unsigned int burst)
-{
-	struct nm_port *s = &l->src->nm;
-	unsigned int i;
-	int moved = 0, full = 0;
-
-	if (s->rings.first_rx > s->rings.last_rx)
-		return 0;
-	for (i = s->rings.first_rx; i <= s->rings.last_rx; i++) {
-		int m = move_ring(l, nm_port_rxring(s, i), burst);
-
-		if (m < 0)
-			full = 1;
-		else
-			moved += m;
-		if (!nm_ring_empty(nm_port_rxring(s, i)))
-			full = 1;
-	}
-	return full ? -1 : moved;
 }
 
 static void report(void)
@@ -365,7 +340,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < nports; i++)
 			ports[i].events = 0;
 		for (i = 0; i < nlinks; i++) {
-			if (move_link(&links[i], burst) < 0)
+			if (ring_rx_forward(&links[i].src->nm, burst, move_ring,
+					    &links[i]) < 0)
 				links[i].dst->events |= POLLOUT;
 			else
 				links[i].src->events |= POLLIN;

@@ -40,6 +40,8 @@ struct nf_link {
 	enum nf_side from;
 	int zcopy;
 	enum { NF_LINK_START, NF_LINK_FRAME, NF_LINK_DROP } state;
+	const struct nf_role *role;	/* asked about each frame */
+	void *ctx;
 };
 
 static volatile sig_atomic_t nf_stop;
@@ -404,13 +406,13 @@ static void stats_dir(const char *path)
 /* ---------------------------------------------------------------------- */
 
 /*
- * Move up to burst slots of rx into dst, asking the role about each frame
- * (before its first slot is taken, and only once there is room for it).
- * Returns the slots consumed, or -1 when dst filled up first.
+ * Move up to burst slots of rx into link's dst, asking the role about each
+ * frame (before its first slot is taken, and only once there is room for
+ * it). Returns the slots consumed, or -1 when dst filled up first.
  */
-static int move_ring(struct nf_link *l, struct netmap_ring *rx,
-		     unsigned int burst, const struct nf_role *role, void *ctx)
+static int move_ring(void *link, struct netmap_ring *rx, unsigned int burst)
 {
+	struct nf_link *l = link;
 	struct nf_port *src = l->src, *dst = l->dst;
 	struct netmap_ring *tx = NULL;
 	uint32_t r = rx->cur, t = 0;
@@ -441,8 +443,9 @@ static int move_ring(struct nf_link *l, struct netmap_ring *rx,
 		if (l->state == NF_LINK_START) {
 			enum nf_verdict v;
 
-			v = role->frame(ctx, l->from,
-					(uint8_t *)NETMAP_BUF(rx, rs->buf_idx), len);
+			v = l->role->frame(l->ctx, l->from,
+					   (uint8_t *)NETMAP_BUF(rx, rs->buf_idx),
+					   len);
 			src->rx++;
 			src->rx_bytes += len;
 			if (v == NF_DROP) {
@@ -466,27 +469,6 @@ static int move_ring(struct nf_link *l, struct netmap_ring *rx,
 	rx->head = rx->cur = r;
 	if (tx)
 		tx->head = tx->cur = t;
-	return full ? -1 : moved;
-}
-
-static int move_link(struct nf_link *l, unsigned int burst,
-		     const struct nf_role *role, void *ctx)
-{
-	struct nm_port *s = &l->src->nm;
-	unsigned int i;
-	int moved = 0, full = 0;
-
-	if (s->rings.first_rx > s->rings.last_rx)
-		return 0;
-	for (i = s->rings.first_rx; i <= s->rings.last_rx; i++) {
-		struct netmap_ring *rx = nm_port_rxring(s, i);
-		int m = move_ring(l, rx, burst, role, ctx);
-
-		if (m < 0 || !nm_ring_empty(rx))
-			full = 1;
-		if (m > 0)
-			moved += m;
-	}
 	return full ? -1 : moved;
 }
 
@@ -634,8 +616,10 @@ int nf_main(int argc, char **argv, const struct nf_role *role, void *ctx)
 
 	port_open(&ports[NF_IN]);
 	port_open(&ports[NF_OUT]);
-	links[0] = (struct nf_link){ &ports[NF_IN], &ports[NF_OUT], NF_IN, 0, NF_LINK_START };
-	links[1] = (struct nf_link){ &ports[NF_OUT], &ports[NF_IN], NF_OUT, 0, NF_LINK_START };
+	links[0] = (struct nf_link){ &ports[NF_IN], &ports[NF_OUT], NF_IN, 0,
+				     NF_LINK_START, role, ctx };
+	links[1] = (struct nf_link){ &ports[NF_OUT], &ports[NF_IN], NF_OUT, 0,
+				     NF_LINK_START, role, ctx };
 	links[0].zcopy = links[1].zcopy =
 		ports[NF_IN].nm.reg.nr_mem_id == ports[NF_OUT].nm.reg.nr_mem_id;
 
@@ -665,7 +649,8 @@ int nf_main(int argc, char **argv, const struct nf_role *role, void *ctx)
 		}
 		ports[0].events = ports[1].events = 0;
 		for (i = 0; i < 2; i++) {
-			if (move_link(&links[i], burst, role, ctx) < 0)
+			if (ring_rx_forward(&links[i].src->nm, burst, move_ring,
+					    &links[i]) < 0)
 				links[i].dst->events |= POLLOUT;
 			else
 				links[i].src->events |= POLLIN;

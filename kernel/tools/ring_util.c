@@ -50,3 +50,25 @@ uint16_t ring_slot_move(struct netmap_ring *rx, struct netmap_slot *rs,
 	ts->flags = more;
 	return len;
 }
+
+int ring_rx_forward(struct nm_port *src, unsigned int burst,
+		    int (*move)(void *link, struct netmap_ring *rx,
+				unsigned int burst),
+		    void *link)
+{
+	unsigned int i;
+	int moved = 0, full = 0;
+
+	if (src->rings.first_rx > src->rings.last_rx)
+		return 0;
+	for (i = src->rings.first_rx; i <= src->rings.last_rx; i++) {
+		struct netmap_ring *rx = nm_port_rxring(src, i);
+		int m = move(link, rx, burst);
+
+		if (m < 0 || !nm_ring_empty(rx))
+			full = 1;
+		if (m > 0)
+			moved += m;
+	}
+	return full ? -1 : moved;
+}

@@ -32,4 +32,15 @@ uint16_t ring_slot_move(struct netmap_ring *rx, struct netmap_slot *rs,
 			struct netmap_ring *tx, struct netmap_slot *ts,
 			uint16_t len, int zcopy);
 
+/*
+ * Forward what the rx rings of src hold: move(link, rx, burst) on each
+ * bound one, which returns the slots it took from rx, or -1 when the
+ * destination filled up first. Returns the slots moved in all, or -1 when
+ * frames are left (the destination is full: wait for POLLOUT on it).
+ */
+int ring_rx_forward(struct nm_port *src, unsigned int burst,
+		    int (*move)(void *link, struct netmap_ring *rx,
+				unsigned int burst),
+		    void *link);
+
 #endif /* PTNET_TOOLS_RING_UTIL_H */
