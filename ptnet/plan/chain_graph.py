@@ -9,6 +9,7 @@ VNI of a VXLAN one, or each side's NIC). Pure, but for `svg`, which runs `dot`.
 """
 
 import subprocess
+from collections.abc import Callable
 
 from ptnet import host
 from ptnet.errors import PtnetError
@@ -49,6 +50,11 @@ def _edge(chain: ChainPlan, hop: Hop) -> tuple[str, str, str]:
     return ids[hop.index], ids[hop.index + 1], label
 
 
+def _edges(chain: ChainPlan) -> list[tuple[Hop, str, str, str]]:
+    """(hop, left id, right id, label) for each hop, ingress to egress."""
+    return [(hop, *_edge(chain, hop)) for hop in chain.hops]
+
+
 def _groups(chain: ChainPlan) -> list[tuple[str, list[str]]]:
     """(host, node ids) for each host of a chain across hosts; none for a single-host one."""
     if not chain.spread:
@@ -65,21 +71,35 @@ def _host_label(chain: ChainPlan, name: str) -> str:
     return f"{name}: {h.uri}" if h.uri else name
 
 
+def _placed(
+    chain: ChainPlan, defs: dict[str, str], opening: Callable[[str], list[str]], closing: str
+) -> list[str]:
+    """The node definitions `defs` (by id), indented: in a chain across hosts, each host's
+    inside its group, between the `opening(host)` lines and `closing`."""
+    groups = _groups(chain)
+    if not groups:
+        return [f"  {d}" for d in defs.values()]
+    lines = []
+    for name, members in groups:
+        lines += opening(name)
+        lines += [f"    {defs[m]}" for m in members]
+        lines.append(closing)
+    return lines
+
+
 def mermaid(chain: ChainPlan) -> str:
     lines = ["flowchart LR"]
     defs = {}
     for node, first, second, _ in _nodes(chain):
         shape = ('(["', '"])') if node in (INGRESS, EGRESS) else ('["', '"]')
         defs[node] = f"{node}{shape[0]}{first}<br/>{second}{shape[1]}"
-    groups = _groups(chain)
-    for name, members in groups:
-        lines.append(f'  subgraph host_{name.replace("-", "_")}["{_host_label(chain, name)}"]')
-        lines += [f"    {defs[m]}" for m in members]
-        lines.append("  end")
-    if not groups:
-        lines += [f"  {d}" for d in defs.values()]
-    for hop in chain.hops:
-        left, right, label = _edge(chain, hop)
+    lines += _placed(
+        chain,
+        defs,
+        lambda name: [f'  subgraph host_{name.replace("-", "_")}["{_host_label(chain, name)}"]'],
+        "  end",
+    )
+    for hop, left, right, label in _edges(chain):
         arrow = "<-->" if hop.kind == "pipe" else "<-.->"
         lines.append(f"  {left} {arrow}|{label}| {right}")
     for cls, (fill, stroke) in COLOURS.items():
@@ -105,16 +125,16 @@ def dot(chain: ChainPlan) -> str:
         defs[node] = (
             f'{node} [label="{first}\\n{second}", fillcolor="{fill}", color="{stroke}"{shape}];'
         )
-    groups = _groups(chain)
-    for name, members in groups:
-        lines.append(f'  subgraph "cluster_{name}" {{')
-        lines.append(f'    label="{_host_label(chain, name)}"; style=dashed;')
-        lines += [f"    {defs[m]}" for m in members]
-        lines.append("  }")
-    if not groups:
-        lines += [f"  {d}" for d in defs.values()]
-    for hop in chain.hops:
-        left, right, label = _edge(chain, hop)
+    lines += _placed(
+        chain,
+        defs,
+        lambda name: [
+            f'  subgraph "cluster_{name}" {{',
+            f'    label="{_host_label(chain, name)}"; style=dashed;',
+        ],
+        "  }",
+    )
+    for hop, left, right, label in _edges(chain):
         style = "solid" if hop.kind == "pipe" else "dashed"
         lines.append(f'  {left} -> {right} [label="{label}", style={style}];')
     return "\n".join(lines) + "\n}\n"
