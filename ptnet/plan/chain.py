@@ -488,57 +488,51 @@ def plan(spec: ChainSpec) -> ChainPlan:
     for i, kind in enumerate(kinds):
         left, right = ends[i], ends[i + 1]
         lhost, rhost = where[i], where[i + 1]
-        placed = {"left_host": lhost, "right_host": rhost}
         nic = nics.get(i)
+        switch: str | None = None
+        uplinks: tuple[UplinkPlan, ...] = ()
         if kind == "pipe":
             parent = parents[lhost]
-            lport = parse_port(f"netmap:{parent.name}{{{i}")
-            rport = parse_port(f"netmap:{parent.name}}}{i}")
-            pipe_ports[lhost] += [str(lport), str(rport)]
+            ports = (
+                parse_port(f"netmap:{parent.name}{{{i}"),
+                parse_port(f"netmap:{parent.name}}}{i}"),
+            )
+            pipe_ports[lhost] += [str(p) for p in ports]
             pipe_users[lhost] += [e for e in (left, right) if e not in pipe_users[lhost]]
             on = "" if lhost == LOCAL else f" on host {lhost}"
-            hops.append(
-                Hop(
-                    index=i,
-                    left=left,
-                    right=right,
-                    kind=kind,
-                    reason=f"{left} and {right} are trusted{on}: a zero-copy netmap pipe in "
-                    "the chain's shared region",
-                    left_port=lport,
-                    right_port=rport,
-                    left_region=parent.name,
-                    right_region=parent.name,
-                    **placed,
-                )
-            )
-            continue
-        switch = switch_name(spec.name, i)
-        side_ports: list[PortSpec] = []
-        for end, host in ((left, lhost), (right, rhost)):
-            if end in (INGRESS, EGRESS) and nic is not None:
-                side_ports.append(parse_port(f"netmap:{nic}"))
-                regions.append(Region("global", "global", (f"netmap:{nic}",), ()))
-            else:
-                port = parse_port(f"{switch}:{_vale_port_name(ends, end)}")
-                side_ports.append(port)
-                regions.append(Region(str(port), "vale-port", (str(port),), (end,), host))
-        uplinks: tuple[UplinkPlan, ...] = ()
-        if lhost != rhost:
-            uplinks = _uplinks(spec, i, (lhost, rhost), f"{i} ({left} -> {right})", crossings)
             reason = (
-                f"{left} is on {lhost} and {right} on {rhost}: a hop between hosts copies, so it "
-                "is VALE whatever the trust, a switch on each host with its uplink"
+                f"{left} and {right} are trusted{on}: a zero-copy netmap pipe in "
+                "the chain's shared region"
             )
-        elif nic is not None:
-            why = f"NIC {nic} at the {left if left in (INGRESS, EGRESS) else right}"
-            reason = f"{why}: attached to a VALE switch of its own, which copies"
+            region_names = (parent.name, parent.name)
         else:
-            untrusted = " and ".join(e for e in (left, right) if not _trusted(spec, e))
-            reason = (
-                f"{untrusted} {'are' if ' and ' in untrusted else 'is'} untrusted: a VALE switch "
-                "of its own copies, and each port has its own region"
-            )
+            switch = switch_name(spec.name, i)
+            side_ports: list[PortSpec] = []
+            for end, host in ((left, lhost), (right, rhost)):
+                if end in (INGRESS, EGRESS) and nic is not None:
+                    side_ports.append(parse_port(f"netmap:{nic}"))
+                    regions.append(Region("global", "global", (f"netmap:{nic}",), ()))
+                else:
+                    port = parse_port(f"{switch}:{_vale_port_name(ends, end)}")
+                    side_ports.append(port)
+                    regions.append(Region(str(port), "vale-port", (str(port),), (end,), host))
+            ports = (side_ports[0], side_ports[1])
+            region_names = (regions[-2].name, regions[-1].name)
+            if lhost != rhost:
+                uplinks = _uplinks(spec, i, (lhost, rhost), f"{i} ({left} -> {right})", crossings)
+                reason = (
+                    f"{left} is on {lhost} and {right} on {rhost}: a hop between hosts copies, so "
+                    "it is VALE whatever the trust, a switch on each host with its uplink"
+                )
+            elif nic is not None:
+                why = f"NIC {nic} at the {left if left in (INGRESS, EGRESS) else right}"
+                reason = f"{why}: attached to a VALE switch of its own, which copies"
+            else:
+                untrusted = " and ".join(e for e in (left, right) if not _trusted(spec, e))
+                reason = (
+                    f"{untrusted} {'are' if ' and ' in untrusted else 'is'} untrusted: a VALE "
+                    "switch of its own copies, and each port has its own region"
+                )
         hops.append(
             Hop(
                 index=i,
@@ -546,14 +540,15 @@ def plan(spec: ChainSpec) -> ChainPlan:
                 right=right,
                 kind=kind,
                 reason=reason,
-                left_port=side_ports[0],
-                right_port=side_ports[1],
-                left_region=regions[-2].name,
-                right_region=regions[-1].name,
+                left_port=ports[0],
+                right_port=ports[1],
+                left_region=region_names[0],
+                right_region=region_names[1],
                 switch=switch,
                 attach=None if nic is None else f"{switch}:{nic}",
+                left_host=lhost,
+                right_host=rhost,
                 uplinks=uplinks,
-                **placed,
             )
         )
     for name, parent in reversed(parents.items()):
