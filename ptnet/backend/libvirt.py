@@ -1,13 +1,16 @@
 """The libvirt backend: a persistent domain per VM (define + start is far faster than a transient
 createXML where /dev/kvm is unusable), found again through ptnet's domain metadata.
 
-The connection is PTNET_LIBVIRT_URI, default qemu:///system. QEMU runs as ptnet's own user
+The connection is PTNET_LIBVIRT_URI, default qemu:///system; a VM of a chain across hosts is
+defined on its host's libvirt (LibvirtBackend(uri)), and its record keeps that URI, which every
+later call on it opens. QEMU runs as ptnet's own user
 (a static DAC label, no relabelling), so it reads the cached image and binds sockets in ptnet's
 private runtime directory exactly as the qemu backend's QEMU does.
 """
 
 import json
 import os
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,16 +39,28 @@ def lab_id() -> str:
     return str(paths.state_dir().resolve())
 
 
+def libvirt_uri(at: str) -> str:
+    """`at` as ptnet opens it: qemu+ssh gets no_tty=1 (ssh never prompts)."""
+    u = urllib.parse.urlsplit(at)
+    if u.scheme != "qemu+ssh":
+        return at
+    if any(k == "no_tty" for k, _ in urllib.parse.parse_qsl(u.query)):
+        return at
+    return urllib.parse.urlunsplit(u._replace(query="&".join(filter(None, [u.query, "no_tty=1"]))))
+
+
 @contextmanager
-def connection() -> Iterator["libvirt.virConnect"]:
+def connection(at: str | None = None) -> Iterator["libvirt.virConnect"]:
+    """A connection to the libvirt at `at` (default: this host's, uri())."""
     import libvirt
 
+    at = at or uri()
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors are raised, not printed
     try:
-        conn = libvirt.open(uri())
+        conn = libvirt.open(libvirt_uri(at))
     except libvirt.libvirtError as exc:
         raise PtnetError(
-            f"cannot connect to libvirt at {uri()}: {exc.get_error_message()} "
+            f"cannot connect to libvirt at {at}: {exc.get_error_message()} "
             "(is libvirtd running? start it with: virtlogd -d; libvirtd -d)"
         ) from exc
     try:
@@ -64,7 +79,7 @@ def _metadata(dom: "libvirt.virDomain") -> ET.Element | None:
     return ET.fromstring(text)
 
 
-def _record(dom: "libvirt.virDomain", meta: ET.Element) -> base.Record:
+def _record(dom: "libvirt.virDomain", meta: ET.Element, at: str) -> base.Record:
     name = dom.name()
     ports = [
         VmPort(parse_port(p.get("spec", "")), int(p.get("index", "0")), p.get("mac", ""))
@@ -89,12 +104,23 @@ def _record(dom: "libvirt.virDomain", meta: ET.Element) -> base.Record:
         console_log=meta.get("console-log", ""),
         known_hosts=str(base.known_hosts(name)),
         accel=meta.get("accel", ""),
-        extra={"uri": uri(), "lab": meta.get("lab", "")},
+        extra={"uri": at, "lab": meta.get("lab", "")},
     )
 
 
+def record_uri(record: base.Record) -> str:
+    """The libvirt that holds `record`'s domain: the one that defined it, else this host's."""
+    at = record.extra.get("uri")
+    return at if isinstance(at, str) and at else uri()
+
+
 class LibvirtBackend(base.Backend):
+    """Domains on the libvirt at `at` (default: this host's, uri())."""
+
     name = "libvirt"
+
+    def __init__(self, at: str | None = None) -> None:
+        self.uri = at or uri()
 
     def render(self, launch: Launch) -> str:
         return domain_xml(launch, lab=lab_id(), uid=os.getuid(), gid=os.getgid())
@@ -104,8 +130,9 @@ class LibvirtBackend(base.Backend):
 
         xml = self.render(launch)
         Path(launch.run_dir, "domain.xml").write_text(xml)
-        host.log(f"defining and starting domain {launch.spec.name} on {uri()}")
-        with connection() as conn:
+        at = record.extra.get("uri") or self.uri
+        host.log(f"defining and starting domain {launch.spec.name} on {at}")
+        with connection(at) as conn:
             try:
                 dom = conn.defineXML(xml)
             except libvirt.libvirtError as exc:
@@ -115,8 +142,8 @@ class LibvirtBackend(base.Backend):
             except libvirt.libvirtError as exc:
                 dom.undefine()
                 raise PtnetError(f"libvirt did not start {launch.spec.name}: {exc}") from exc
-        record.extra["uri"] = uri()
-        record.pid = _pid(launch.spec.name)
+        record.extra["uri"] = at
+        record.pid = _pid(launch.spec.name) if at == uri() else None
 
     def _domain(self, conn: "libvirt.virConnect", name: str) -> "libvirt.virDomain | None":
         import libvirt
@@ -129,33 +156,39 @@ class LibvirtBackend(base.Backend):
         return dom if meta is not None and meta.get("lab") == lab_id() else None
 
     def alive(self, record: base.Record) -> bool:
-        with connection() as conn:
+        with connection(record_uri(record)) as conn:
             dom = self._domain(conn, record.name)
             return bool(dom is not None and dom.isActive())
 
     def stop(self, record: base.Record) -> None:
+        self.remove(record.name, record_uri(record))
+
+    def remove(self, name: str, at: str | None = None) -> bool:
+        """Stop and undefine this lab's domain `name` on the libvirt at `at` (default: the
+        backend's); whether it was there. PtnetError when that libvirt cannot be reached."""
         import libvirt
 
-        with connection() as conn:
-            dom = self._domain(conn, record.name)
+        with connection(at or self.uri) as conn:
+            dom = self._domain(conn, name)
             if dom is None:
-                return
+                return False
             try:
                 if dom.isActive():
                     dom.destroy()
                 dom.undefine()
             except libvirt.libvirtError as exc:
-                raise PtnetError(f"libvirt could not remove {record.name}: {exc}") from exc
+                raise PtnetError(f"libvirt could not remove {name}: {exc}") from exc
+        return True
 
     def discover(self) -> list[base.Record]:
         """This lab's domains, running or not; nothing when libvirtd is not there at all."""
         try:
-            with connection() as conn:
+            with connection(self.uri) as conn:
                 found = []
                 for dom in conn.listAllDomains():
                     meta = _metadata(dom)
                     if meta is not None and meta.get("lab") == lab_id():
-                        found.append(_record(dom, meta))
+                        found.append(_record(dom, meta, self.uri))
                 return found
         except PtnetError:
             return []
@@ -164,7 +197,7 @@ class LibvirtBackend(base.Backend):
         import libvirt
         import libvirt_qemu
 
-        with connection() as conn:
+        with connection(record_uri(record)) as conn:
             dom = self._domain(conn, record.name)
             if dom is None:
                 raise PtnetError(f"libvirt has no domain {record.name}")

@@ -24,11 +24,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import ptnet
+from ptnet.backend.libvirt import libvirt_uri
 from ptnet.errors import PtnetError, UsageError
 from ptnet.model.chain_hosts import HostSpec
 from ptnet.plan.chain import ChainPlan
@@ -63,16 +63,6 @@ def our_qemu() -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def libvirt_uri(uri: str) -> str:
-    """`uri` as the preflight opens it: qemu+ssh gets no_tty=1 (ssh never prompts)."""
-    u = urllib.parse.urlsplit(uri)
-    if u.scheme != "qemu+ssh":
-        return uri
-    if any(k == "no_tty" for k, _ in urllib.parse.parse_qsl(u.query)):
-        return uri
-    return urllib.parse.urlunsplit(u._replace(query="&".join(filter(None, [u.query, "no_tty=1"]))))
 
 
 def check_libvirt(host: HostSpec, timeout: float) -> list[str]:

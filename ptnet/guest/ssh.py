@@ -8,6 +8,7 @@ or changed host key is an error, never a prompt or a silent accept.
 
 import os
 import select
+import shlex
 import socket
 import sys
 import time
@@ -101,8 +102,30 @@ def wait_for_banner(
 
 @dataclass(frozen=True)
 class Target:
+    """A guest's SSH: 127.0.0.1:port on this host, or on host `jump` (an OpenSSH destination,
+    a chain's remote host) when given, reached through that host's sshd."""
+
     port: int
     known_hosts: Path
+    jump: str | None = None
+
+
+JUMP_TIMEOUT = 60  # seconds for the jump host's SSH connection (TCG lab guests answer slowly)
+
+
+def jump_command(target: Target) -> list[str]:
+    """OpenSSH's client opening a TCP channel from the jump host to its 127.0.0.1:port, as
+    `ssh -J` does; never prompting."""
+    assert target.jump is not None
+    return [
+        "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={JUMP_TIMEOUT}",
+        "-W", f"127.0.0.1:{target.port}", "--", target.jump,
+    ]  # fmt: skip
+
+
+def _where(target: Target) -> str:
+    at = f"127.0.0.1:{target.port}"
+    return at if target.jump is None else f"{at} on {target.jump}"
 
 
 def connect(target: Target) -> "paramiko.SSHClient":
@@ -113,6 +136,7 @@ def connect(target: Target) -> "paramiko.SSHClient":
     client = paramiko.SSHClient()
     client.load_host_keys(str(target.known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    sock = None if target.jump is None else paramiko.ProxyCommand(shlex.join(jump_command(target)))
     try:
         client.connect(
             "127.0.0.1",
@@ -124,6 +148,7 @@ def connect(target: Target) -> "paramiko.SSHClient":
             auth_timeout=AUTH_TIMEOUT,
             allow_agent=False,
             look_for_keys=False,
+            sock=sock,
         )
     except paramiko.BadHostKeyException as exc:
         client.close()
@@ -132,10 +157,10 @@ def connect(target: Target) -> "paramiko.SSHClient":
         ) from exc
     except paramiko.SSHException as exc:
         client.close()
-        raise PtnetError(f"SSH to 127.0.0.1:{target.port} failed: {exc}") from exc
+        raise PtnetError(f"SSH to {_where(target)} failed: {exc}") from exc
     except OSError as exc:
         client.close()
-        raise PtnetError(f"SSH to 127.0.0.1:{target.port} failed: {exc}") from exc
+        raise PtnetError(f"SSH to {_where(target)} failed: {exc}") from exc
     return client
 
 
@@ -215,6 +240,8 @@ def openssh_argv(target: Target, command: list[str]) -> list[str]:
         "-o", "LogLevel=ERROR",
         f"{USER}@127.0.0.1",
     ]  # fmt: skip
+    if target.jump is not None:
+        argv[1:1] = ["-J", target.jump]
     if command:
         argv += ["--", *command]
     elif not sys.stdin.isatty():

@@ -41,6 +41,14 @@ def backend_for(name: BackendName) -> base.Backend:
     return BACKENDS[name]()
 
 
+def remote_extra(uri: str | None, jump: str | None) -> dict[str, Any]:
+    """What a VM's record keeps of a remote host: the libvirt `uri` that defines its domain and
+    the SSH destination `jump` through which its guest is reached; nothing for a local VM."""
+    if uri is None:
+        return {}
+    return {"uri": uri, "jump": jump}
+
+
 def slowdown(accel_name: str) -> float:
     """How many times longer than usual a guest takes to answer: 5 for TCG inside the TCG lab
     (about 30 times slower than TCG on the host), else 1."""
@@ -83,14 +91,20 @@ def dry_run(spec: VmSpec) -> str:
     return backend_for(spec.backend).render(launch)
 
 
-def up(spec: VmSpec) -> tuple[base.Record, bool]:
-    """Bring `spec` up to ready; return its record and whether it was started now.
+def up(
+    spec: VmSpec, *, uri: str | None = None, jump: str | None = None
+) -> tuple[base.Record, bool]:
+    """Bring `spec` up to ready; return its record and whether it was started now. With `uri`
+    (libvirt only), the domain is defined on that host's libvirt, and its guest reached through
+    SSH destination `jump` (that host).
 
     A failed start leaves nothing behind: no process, runtime dir, known_hosts or lock file.
     """
+    if uri is not None and spec.backend is not BackendName.libvirt:
+        raise UsageError(f"VM {spec.name}: only the libvirt backend starts VMs on other hosts")
     with locked(spec.name):
         try:
-            return _up_locked(spec)
+            return _up_locked(spec, remote_extra(uri, jump))
         except BaseException:
             if base.load_record(spec.name) is None:
                 base.forget(spec.name)
@@ -98,7 +112,7 @@ def up(spec: VmSpec) -> tuple[base.Record, bool]:
             raise
 
 
-def _up_locked(spec: VmSpec) -> tuple[base.Record, bool]:
+def _up_locked(spec: VmSpec, extra: dict[str, Any]) -> tuple[base.Record, bool]:
     backend = backend_for(spec.backend)
     record = base.load_record(spec.name)
     if record is not None:
@@ -128,6 +142,7 @@ def _up_locked(spec: VmSpec) -> tuple[base.Record, bool]:
         known_hosts=str(base.known_hosts(spec.name)),
         accel=launch.accel,
         started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        extra=dict(extra),
     )
     start = time.monotonic()
     try:
@@ -153,11 +168,15 @@ def target(record: base.Record) -> ssh.Target:
             raise PtnetError(f"no pinned host key for {record.name}: its image is not cached")
         known.parent.mkdir(parents=True, exist_ok=True)
         known.write_text(ssh.known_hosts_line(record.ssh_port, pub.read_text().strip()))
-    return ssh.Target(record.ssh_port, known)
+    jump = record.extra.get("jump")
+    return ssh.Target(record.ssh_port, known, jump if isinstance(jump, str) else None)
 
 
 def _wait_ready(backend: base.Backend, record: base.Record, deadline: float) -> None:
     """SSH answers (with the pinned key) and each port's NIC is up in the guest."""
+    if record.extra.get("jump"):
+        _wait_ready_remote(backend, record, deadline)
+        return
     with progress(f"{record.name}: waiting for SSH") as say:
         try:
             ssh.wait_for_banner(
@@ -167,6 +186,24 @@ def _wait_ready(backend: base.Backend, record: base.Record, deadline: float) -> 
             raise PtnetError(f"{exc} (console: {record.console_log})") from exc
         say(f"{record.name}: waiting for its ports")
         wait_ports(record, record.ports, deadline)
+
+
+def _wait_ready_remote(backend: base.Backend, record: base.Record, deadline: float) -> None:
+    """The same on another host, where the guest's port forward is on that host's loopback:
+    retry SSH through the host until the guest answers, then wait for its ports."""
+    with progress(f"{record.name}: waiting for SSH through {record.extra['jump']}"):
+        while True:
+            try:
+                wait_ports(record, record.ports, deadline)
+                return
+            except PtnetError as exc:
+                if time.monotonic() > deadline:
+                    raise PtnetError(
+                        f"VM {record.name} did not answer on SSH in time: {exc}"
+                    ) from exc
+                if not backend.alive(record):
+                    raise PtnetError(f"VM {record.name} stopped before SSH answered") from exc
+            time.sleep(2)
 
 
 def wait_ports(
