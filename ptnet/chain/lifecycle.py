@@ -13,6 +13,14 @@ The record is written before any side effect, with every VM the chain may own, s
 `destroy` works after a `kill -9` in the middle of `create`. Each NF VM is also marked with its
 chain (a file in its runtime directory on the qemu backend, the domain's <metadata> on libvirt),
 so that `list` and `destroy` find chains without the record too.
+
+A chain across hosts (ptnet/model/chain_hosts.py) keeps each host in its record, with the steps
+that set it up and tear it down (ptnet/chain/host_steps.py). `create` runs every host's setup
+(remote ones over ssh) before any VM starts, then defines each remote NF's domain through its
+host's libvirt and reaches its guest through that host's SSH. `destroy` removes what it can on
+every host: a host that cannot be reached is named in one error, after all the others were
+cleaned, and the record stays so that `destroy` can finish once the host is back. `list` and
+`show` read each host's libvirt.
 """
 
 import json
@@ -20,6 +28,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +39,12 @@ from typing import Any
 from ptnet import paths
 from ptnet.backend import base
 from ptnet.build.tools import tool_path
+from ptnet.chain import host_steps
+from ptnet.chain.host_steps import HostRecord
 from ptnet.errors import PtnetError, UsageError
 from ptnet.guest import ssh
 from ptnet.locking import file_lock
+from ptnet.model.chain_hosts import LOCAL
 from ptnet.model.vm import BackendName, VmSpec
 from ptnet.plan import chain as chain_plan
 from ptnet.vm import lifecycle as vms
@@ -75,6 +87,9 @@ class NfRecord:
     ports: list[str]  # in, out
     devs: list[str] = field(default_factory=list)  # the guest netdevs of in, out
     ready_seconds: float | None = None
+    host: str = LOCAL  # the host it runs on (a chain across hosts)
+    uri: str | None = None  # that host's libvirt; None on this host
+    jump: str | None = None  # that host's SSH target, through which its guest is reached
 
 
 @dataclass
@@ -90,6 +105,7 @@ class ChainRecord:
     attached: list[str] = field(default_factory=list)  # valeS:IF, NICs attached to switches
     created: str = ""
     updated: str = ""
+    hosts: list[HostRecord] = field(default_factory=list)  # a chain across hosts: every host
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +113,8 @@ class ChainRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ChainRecord":
         nfs = [NfRecord(**n) for n in data["nfs"]]
-        return cls(**{**data, "nfs": nfs})
+        hosts = [HostRecord(**h) for h in data.get("hosts", [])]
+        return cls(**{**data, "nfs": nfs, "hosts": hosts})
 
 
 def load(name: str) -> ChainRecord | None:
@@ -130,9 +147,23 @@ def _nf_records(plan: chain_plan.ChainPlan) -> list[NfRecord]:
             spec=p.vm.to_dict(),
             command=list(p.command),
             ports=[str(port) for port in p.vm.ports],
+            host=p.nf.host,
+            uri=p.uri,
+            jump=None if p.uri is None else plan.spec.host(p.nf.host).ssh,
         )
         for p in plan.nfs
     ]
+
+
+def _host_records(plan: chain_plan.ChainPlan) -> list[HostRecord]:
+    """The hosts of a chain across hosts with their steps, tools and VM files at this host's
+    paths (the hosts share them: see docs/multi-host.md)."""
+    return host_steps.host_records(
+        plan,
+        tool=lambda name: str(tool_path(name)),
+        dirs=lambda vm: [str(base.vm_run_dir(vm)), str(base.vms_state_dir())],
+        files=lambda vm: [str(base.vm_run_dir(vm)), str(base.console_log(vm))],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,6 +172,16 @@ def _nf_records(plan: chain_plan.ChainPlan) -> list[NfRecord]:
 
 def create(plan: chain_plan.ChainPlan, *, say: Say = say_stderr) -> ChainRecord:
     """Bring the chain of `plan` to running and ready; idempotent."""
+    if plan.spread:  # every host's steps, this one's included, are in the record's hosts
+        return converge(
+            plan.spec.name,
+            _nf_records(plan),
+            ingress=str(plan.ingress_port or ""),
+            egress=str(plan.egress_port or ""),
+            plan_json=chain_plan.to_dict(plan),
+            hosts=_host_records(plan),
+            say=say,
+        )
     parent = plan.pipe_parent
     return converge(
         plan.spec.name,
@@ -167,6 +208,7 @@ def converge(
     plan_json: dict[str, Any],
     persistent: Sequence[list[str]] = (),
     attaches: Sequence[str] = (),
+    hosts: Sequence[HostRecord] = (),
     say: Say = say_stderr,
 ) -> ChainRecord:
     """Make chain `name` the NFs `wanted`, keeping what already runs as wanted."""
@@ -191,9 +233,11 @@ def converge(
             persistent=[list(p) for p in persistent],
             attached=list(attaches),
             created=old.created if old else time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            hosts=list(hosts),
         )
         save(record)
         _host_ports(record, old, say)
+        _setup_hosts(record, say)
         _converge_vms(record, old, say)
         record.state = "ready"
         record.owned_vms = sorted(n.vm for n in wanted)
@@ -261,6 +305,43 @@ def _host_ports(record: ChainRecord, old: ChainRecord | None, say: Say) -> None:
             raise PtnetError(f"chain {record.name}: vale-ctl -a {attach}: {made.stderr.strip()}")
 
 
+def _on_hosts(
+    hosts: Sequence[HostRecord], work: Callable[[HostRecord], None]
+) -> dict[str, PtnetError]:
+    """`work` on every host at once (one thread each); each host's error, by host name."""
+    failed: dict[str, PtnetError] = {}
+
+    def one(h: HostRecord) -> None:
+        try:
+            work(h)
+        except PtnetError as exc:
+            failed[h.name] = exc
+
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        list(pool.map(one, hosts))
+    return failed
+
+
+def _setup_hosts(record: ChainRecord, say: Say) -> None:
+    """Every host's setup steps (its pipe parent, NIC attaches, uplinks), before any VM."""
+
+    def setup(h: HostRecord) -> None:
+        host_steps.run(h, host_steps.setup_script(h.setup), _host_timeout())
+        say(f"{record.name}: host {h.name}: {len(h.setup)} setup steps done")
+
+    failed = _on_hosts(record.hosts, setup)
+    if failed:
+        raise PtnetError(
+            f"chain {record.name}: setup failed: " + "; ".join(str(e) for e in failed.values())
+        )
+
+
+def _host_timeout() -> float:
+    from ptnet.chain.hosts import host_timeout
+
+    return host_timeout()
+
+
 def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
     """`ptnet vm up` every NF's VM at once (the boots overlap), each marked with its chain."""
     if not nfs:
@@ -270,7 +351,7 @@ def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
     def boot(nf: NfRecord) -> None:
         start = time.monotonic()
         try:
-            record, _ = vms.up(VmSpec.from_dict(nf.spec))
+            record, _ = vms.up(VmSpec.from_dict(nf.spec), uri=nf.uri, jump=nf.jump)
         except PtnetError as exc:
             failures.append(f"{nf.name}: {exc}")
             return
@@ -287,18 +368,18 @@ def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
 def mark(record: base.Record, chain: str) -> None:
     """Name the VM's chain where discovery finds it without the chain's record."""
     if record.backend is BackendName.libvirt:
-        _libvirt_mark(record.name, chain)
+        _libvirt_mark(record, chain)
     else:
         Path(record.run_dir, CHAIN_MARK).write_text(chain + "\n")
 
 
-def _libvirt_mark(vm: str, chain: str) -> None:
+def _libvirt_mark(record: base.Record, chain: str) -> None:
     import libvirt
 
-    from ptnet.backend.libvirt import connection
+    from ptnet.backend.libvirt import connection, record_uri
 
-    with connection() as conn:
-        dom = conn.lookupByName(vm)
+    with connection(record_uri(record)) as conn:
+        dom = conn.lookupByName(record.name)
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
         if dom.isActive():
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
@@ -309,23 +390,23 @@ def _libvirt_mark(vm: str, chain: str) -> None:
 def marked_chain(record: base.Record) -> str | None:
     """The chain a VM belongs to, from its mark; None when it has none."""
     if record.backend is BackendName.libvirt:
-        return _libvirt_chain(record.name)
+        return _libvirt_chain(record)
     try:
         return Path(record.run_dir, CHAIN_MARK).read_text().strip() or None
     except OSError:
         return None
 
 
-def _libvirt_chain(vm: str) -> str | None:
+def _libvirt_chain(record: base.Record) -> str | None:
     import xml.etree.ElementTree as ET
 
     import libvirt
 
-    from ptnet.backend.libvirt import connection
+    from ptnet.backend.libvirt import connection, record_uri
 
     try:
-        with connection() as conn:
-            dom = conn.lookupByName(vm)
+        with connection(record_uri(record)) as conn:
+            dom = conn.lookupByName(record.name)
             text = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, CHAIN_NS)
     except (libvirt.libvirtError, PtnetError):
         return None
@@ -428,11 +509,60 @@ def _down(vm: str) -> bool:
     return gone
 
 
+def _down_remote(nf: NfRecord) -> bool:
+    """Remove the NF's domain on its host's libvirt, then this host's files of its VM;
+    PtnetError (and the files kept) when that libvirt cannot be reached."""
+    from ptnet.backend.libvirt import LibvirtBackend
+
+    assert nf.uri is not None
+    with vms.locked(nf.vm):
+        gone = LibvirtBackend(nf.uri).remove(nf.vm)
+        base.forget(nf.vm)
+    base.lock_path(nf.vm).unlink(missing_ok=True)
+    base.console_log(nf.vm).unlink(missing_ok=True)
+    return gone
+
+
+def remote_uris() -> list[str]:
+    """The libvirt of every remote host some chain record names."""
+    uris = set()
+    for p in chains_dir().glob("*.json"):
+        record = load(p.stem)
+        uris |= {h.uri for h in record.hosts if h.uri is not None} if record else set()
+    return sorted(uris)
+
+
+def discover_remote(uris: Sequence[str], timeout: float) -> list[base.Record]:
+    """This lab's domains on the libvirt at each of `uris`, all at once (a daemon thread each);
+    a host that does not answer within `timeout` seconds gives nothing (libvirt's open over
+    SSH cannot be cancelled, and may take TCP's minutes to fail)."""
+    from ptnet.backend.libvirt import LibvirtBackend
+
+    found: dict[str, list[base.Record]] = {}
+
+    def one(at: str) -> None:
+        found[at] = LibvirtBackend(at).discover()
+
+    threads = [threading.Thread(target=one, args=(u,), daemon=True) for u in uris]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return [r for u in uris for r in found.get(u, [])]
+
+
 def _discovered_members() -> dict[str, list[str]]:
-    """Chain name -> the VMs marked as its members, from the backends alone."""
+    """Chain name -> the VMs marked as its members, from the backends alone: this host's, and
+    the libvirt of every remote host a chain record names (a host that does not answer gives
+    nothing)."""
+    found = vms.discovered()
+    uris = remote_uris()
+    if uris:
+        found += discover_remote(uris, _host_timeout())
     out: dict[str, list[str]] = {}
-    for r in vms.discovered():
-        if (chain := marked_chain(r)) is not None:
+    for r in found:
+        if (chain := marked_chain(r)) is not None and r.name not in out.get(chain, []):
             out.setdefault(chain, []).append(r.name)
     return out
 
@@ -443,12 +573,19 @@ def names() -> list[str]:
     return sorted(recorded | set(_discovered_members()))
 
 
+class HostsLeft(PtnetError):
+    """destroy cleaned every host but these, which could not be reached (the record stays)."""
+
+
 def destroy(name: str, *, say: Say = say_stderr) -> bool:
-    """Take chain `name` down and remove its files; False when there was nothing."""
+    """Take chain `name` down and remove its files on every host; False when there was
+    nothing. A host that cannot be reached does not stop the others from being cleaned: it is
+    named in HostsLeft afterwards, and the record stays for a later destroy."""
     chains_dir().mkdir(parents=True, exist_ok=True)
     with file_lock(lock_path(name)):
         record = load(name)
         members = set(_discovered_members().get(name, []))
+        remote = {n.vm: n for n in record.nfs if n.uri is not None} if record else {}
         if record is not None:
             members |= set(record.owned_vms) | {n.vm for n in record.nfs}
             record.state = "destroying"
@@ -456,21 +593,59 @@ def destroy(name: str, *, say: Say = say_stderr) -> bool:
         if record is None and not members:
             lock_path(name).unlink(missing_ok=True)
             return False
-        for vm in sorted(members):
-            if _down(vm):
-                say(f"{name}: VM {vm} stopped and removed")
+        lost: dict[str, PtnetError] = {}
+
+        def down(vm: str) -> None:
+            nf = remote.get(vm)
+            try:
+                gone = _down(vm) if nf is None else _down_remote(nf)
+            except PtnetError as exc:
+                if nf is None:
+                    raise
+                lost.setdefault(nf.host, PtnetError(f"host {nf.host}: {exc}"))
+                return
+            if gone:
+                where = "" if nf is None else f" on {nf.host}"
+                say(f"{name}: VM {vm}{where} stopped and removed")
+
+        with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
+            list(pool.map(down, sorted(members)))
         for attach in record.attached if record else []:
             _vale_ctl("-d", attach)
         for port in record.persistent if record else []:
             _vale_ctl("-r", port[0])
+        reachable = [h for h in (record.hosts if record else []) if h.name not in lost]
+        lost |= _on_hosts(reachable, _teardown_host)
+        if lost:
+            assert record is not None
+            save(record)
+            hosts = "; ".join(" ".join(str(e).split()) for e in lost.values())
+            raise HostsLeft(
+                f"chain {name}: every other host was cleaned, but not {', '.join(lost)}: "
+                f"{hosts}; run ptnet chain destroy {name} again once it is back"
+            )
         record_path(name).unlink(missing_ok=True)
     lock_path(name).unlink(missing_ok=True)
     say(f"{name}: destroyed")
     return True
 
 
+def _teardown_host(h: HostRecord) -> None:
+    host_steps.run(h, host_steps.teardown_script(h.teardown), _host_timeout())
+
+
 def destroy_all(*, say: Say = say_stderr) -> list[str]:
-    return [n for n in names() if destroy(n, say=say)]
+    """destroy() every chain; the hosts that could not be reached, after all were tried."""
+    done, left = [], []
+    for n in names():
+        try:
+            if destroy(n, say=say):
+                done.append(n)
+        except HostsLeft as exc:
+            left.append(str(exc))
+    if left:
+        raise HostsLeft(" | ".join(left))
+    return done
 
 
 def find(name: str) -> ChainRecord:
@@ -498,15 +673,16 @@ def nf_stats(nf: NfRecord) -> dict[str, Any] | None:
 def status(record: ChainRecord, *, counters: bool = False) -> dict[str, Any]:
     nfs = []
     for nf in record.nfs:
-        vm = base.load_record(nf.vm)
-        alive = vm is not None and vms.backend_for(vm.backend).alive(vm)
+        state = _vm_state(nf)
+        alive = state == "running"
         row: dict[str, Any] = {
             "name": nf.name,
             "role": nf.role,
             "trust": nf.trust,
+            "host": nf.host,
             "vm": nf.vm,
             "backend": nf.backend,
-            "state": "running" if alive else "dead",
+            "state": state,
             "ports": nf.ports,
             "devs": nf.devs,
             "ready_seconds": nf.ready_seconds,
@@ -525,6 +701,20 @@ def status(record: ChainRecord, *, counters: bool = False) -> dict[str, Any]:
         "egress_port": record.egress_port,
         "created": record.created,
     }
+
+
+def _vm_state(nf: NfRecord) -> str:
+    """running or dead, as the NF's host's backend sees its VM; unreachable when its host's
+    libvirt does not answer."""
+    vm = base.load_record(nf.vm)
+    if vm is None:
+        return "dead"
+    try:
+        return "running" if vms.backend_for(vm.backend).alive(vm) else "dead"
+    except PtnetError:
+        if nf.uri is None:
+            raise
+        return "unreachable"
 
 
 def listing() -> list[dict[str, Any]]:

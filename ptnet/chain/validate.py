@@ -39,6 +39,7 @@ def hop_table(
                 {
                     "nf": nf.name,
                     "role": nf.role,
+                    "host": nf.host,
                     "side": side,
                     "port": port,
                     **{k: end[k] - start[k] for k in COUNTERS},

@@ -144,16 +144,6 @@ def create(
             from ptnet.chain.hosts import preflight
 
             preflight(planned)
-            # The lifecycle boots every NF through this host's VM layer: until it places each
-            # on its host's libvirt, a chain across hosts stops here, with nothing started.
-            from ptnet.errors import PtnetError
-            from ptnet.model.chain_hosts import LOCAL
-
-            away = ", ".join(f"{nf.name} on {nf.host}" for nf in spec.nfs if nf.host != LOCAL)
-            raise PtnetError(
-                f"chain {spec.name}: every host is ready, but create does not yet start NFs on "
-                f"other hosts ({away}); nothing was started (--dry-run prints the plan)"
-            )
         from ptnet.chain import lifecycle
 
         record = lifecycle.create(planned)
@@ -175,7 +165,7 @@ class ListFormat(enum.StrEnum):
 
 Fmt = Annotated[ListFormat, typer.Option("--format", help="table for people, json for programs.")]
 ChainName = Annotated[str, typer.Argument(metavar="NAME", help="The chain's name.")]
-NF_COLUMNS = ("name", "role", "trust", "vm", "state", "ports", "rx", "tx", "drop")
+NF_COLUMNS = ("name", "role", "trust", "host", "vm", "state", "ports", "rx", "tx", "drop")
 
 
 def _counters(stats: dict[str, object] | None) -> dict[str, str]:
@@ -191,6 +181,7 @@ def _counters(stats: dict[str, object] | None) -> dict[str, str]:
 
 def _print_status(status: dict[str, object], fmt: ListFormat) -> None:
     from ptnet.cli.output import emit_table
+    from ptnet.model.chain_hosts import LOCAL
 
     if fmt is ListFormat.json:
         print(json.dumps(status, indent=2))
@@ -201,7 +192,10 @@ def _print_status(status: dict[str, object], fmt: ListFormat) -> None:
     assert isinstance(hops, list)
     for h in hops:
         link = h["kind"] if h["kind"] == "pipe" else f"vale {h.get('switch')}"
-        print(f"  hop {h['index']}: {h['left']} -> {h['right']}  {link}")
+        ends = [h["left"], h["right"]]
+        if h.get("left_host", LOCAL) != h.get("right_host", LOCAL):
+            ends = [f"{h['left']}@{h['left_host']}", f"{h['right']}@{h['right_host']}"]
+        print(f"  hop {h['index']}: {ends[0]} -> {ends[1]}  {link}")
     nfs = status.get("nfs") or []
     assert isinstance(nfs, list)
     rows = [{**n, "ports": " ".join(n["ports"]), **_counters(n.get("stats"))} for n in nfs]
@@ -280,7 +274,7 @@ def validate(
     if fmt is ListFormat.json:
         print(json.dumps(report, indent=2))
     else:
-        emit_table(report["hops"], ("nf", "role", "side", "port", "rx", "tx", "drop"))
+        emit_table(report["hops"], ("nf", "role", "host", "side", "port", "rx", "tx", "drop"))
         bad = [f for f in report["flows"] if not f.get("ok", True)]
         for f in bad:
             print(f"flow {f['name']}: {'; '.join(f['problems'])}")

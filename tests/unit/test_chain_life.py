@@ -148,6 +148,7 @@ class FakeVms:
     def __init__(self, tmp_path, monkeypatch):
         self.tmp = tmp_path
         self.running: dict[str, VmSpec] = {}
+        self.where: dict[str, tuple[str | None, str | None]] = {}  # VM: (libvirt URI, jump)
         self.roles: dict[str, list[str]] = {}
         self.events: list[tuple[str, str]] = []
         self.vale: list[tuple[str, ...]] = []
@@ -189,12 +190,13 @@ class FakeVms:
     def alive(self, record):
         return record.name in self.running
 
-    def up(self, spec):
+    def up(self, spec, *, uri=None, jump=None):
         self.on_boot(spec)
         if spec.name in self.fail_boot:
             raise lifecycle.PtnetError(f"VM {spec.name} did not answer on SSH in time")
         assert spec.name not in self.running
         self.running[spec.name] = spec
+        self.where[spec.name] = (uri, jump)
         self.events.append(("up", spec.name))
         return self.record(spec.name), True
 
