@@ -1,6 +1,7 @@
 """A chain's life across hosts, with the VM layer and the hosts faked: each host's steps (built,
 and run as shell scripts), the remote NFs defined through their host's libvirt and reached
-through its SSH, destroy on every host even when one is gone, and show naming each NF's host."""
+through its SSH, destroy on every host even when one is gone, and show naming each NF's host;
+and the VM layer's part: a VM's record keeping its host's libvirt and SSH target."""
 
 import os
 import subprocess
@@ -10,11 +11,16 @@ from pathlib import Path
 import pytest
 from test_chain_life import FakeVms, quiet
 
+from ptnet.backend import base
+from ptnet.backend import libvirt as libvirt_backend
 from ptnet.chain import host_steps, lifecycle, validate
 from ptnet.chain.host_steps import HostRecord
+from ptnet.errors import PtnetError, UsageError
 from ptnet.guest import ssh
 from ptnet.model.chain import parse_text
+from ptnet.model.vm import BackendName, VmSpec
 from ptnet.plan import chain as chain_plan
+from ptnet.vm import lifecycle as vms
 
 FILE = """\
 name: far
@@ -284,3 +290,70 @@ def test_destroy_cli_exits_nonzero_naming_the_host(state):
         "ssh://root@127.0.0.1:1 failed: "
     )
     assert lifecycle.load("gone") is not None
+
+
+# -- the VM layer on another host ----------------------------------------------------------
+
+
+def vm_record(tmp_path: Path, extra: dict[str, object]) -> base.Record:
+    known = tmp_path / "known"
+    known.write_text("[127.0.0.1]:40022 ssh-ed25519 AAAA\n")
+    return base.Record(
+        name="far-nat",
+        backend=BackendName.libvirt,
+        settings={},
+        ports=[],
+        image={},
+        ssh_port=40022,
+        run_dir=str(tmp_path),
+        console_log="",
+        known_hosts=str(known),
+        accel="tcg",
+        extra=extra,
+    )
+
+
+def test_a_remote_vm_keeps_its_libvirt_and_is_reached_through_its_host(tmp_path, monkeypatch):
+    monkeypatch.delenv("PTNET_LIBVIRT_URI", raising=False)
+    assert vms.remote_extra(None, None) == {}
+    extra = vms.remote_extra(B_URI, "root@10.16.0.2")
+    assert extra == {"uri": B_URI, "jump": "root@10.16.0.2"}
+    far, here = vm_record(tmp_path, extra), vm_record(tmp_path, {})
+    assert vms.target(far) == ssh.Target(40022, tmp_path / "known", "root@10.16.0.2")
+    assert vms.target(here).jump is None
+    assert libvirt_backend.record_uri(far) == B_URI
+    assert libvirt_backend.record_uri(here) == "qemu:///system"
+    assert libvirt_backend.libvirt_uri(B_URI) == B_URI + "?no_tty=1"
+
+
+def test_only_libvirt_starts_a_vm_on_another_host():
+    spec = VmSpec(name="far-nat", backend=BackendName.qemu)
+    with pytest.raises(UsageError, match="only the libvirt backend starts VMs on other hosts"):
+        vms.up(spec, uri=B_URI, jump="root@10.16.0.2")
+
+
+def test_a_remote_vm_is_waited_for_through_its_host_until_ssh_answers(tmp_path, monkeypatch):
+    rec = vm_record(tmp_path, vms.remote_extra(B_URI, "root@10.16.0.2"))
+    tries: list[str] = []
+
+    def ports(record, wanted, deadline):
+        tries.append(record.name)
+        if len(tries) < 3:
+            raise PtnetError("SSH to 127.0.0.1:40022 on root@10.16.0.2 failed: refused")
+
+    class Alive:
+        def __init__(self, alive: bool):
+            self.up = alive
+
+        def alive(self, record) -> bool:
+            return self.up
+
+    monkeypatch.setattr(vms, "wait_ports", ports)
+    monkeypatch.setattr(vms.time, "sleep", lambda s: None)
+    vms._wait_ready(Alive(True), rec, vms.time.monotonic() + 60)
+    assert tries == ["far-nat"] * 3
+    tries.clear()
+    with pytest.raises(PtnetError, match="VM far-nat stopped before SSH answered"):
+        vms._wait_ready(Alive(False), rec, vms.time.monotonic() + 60)
+    with pytest.raises(PtnetError, match="VM far-nat did not answer on SSH in time: SSH to"):
+        vms._wait_ready(Alive(True), rec, vms.time.monotonic() - 1)
