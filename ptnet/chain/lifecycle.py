@@ -556,7 +556,9 @@ def _discovered_members() -> dict[str, list[str]]:
     """Chain name -> the VMs marked as its members, from the backends alone: this host's, and
     the libvirt of every remote host a chain record names (a host that does not answer gives
     nothing)."""
-    found = vms.discovered()
+    # A remote VM's mark is read from what its host's libvirt answers in time, never from its
+    # local record (opening an unreachable host's libvirt can take minutes).
+    found = [r for r in vms.discovered() if not r.extra.get("jump")]
     uris = remote_uris()
     if uris:
         found += discover_remote(uris, _host_timeout())

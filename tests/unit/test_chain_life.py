@@ -181,6 +181,7 @@ class FakeVms:
 
         rec = Rec()
         rec.name, rec.run_dir, rec.accel = name, str(run_dir), "tcg"
+        rec.extra = lifecycle.vms.remote_extra(*self.where.get(name, (None, None)))
         rec.spec = lambda: spec
         return rec
 

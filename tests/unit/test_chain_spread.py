@@ -151,7 +151,7 @@ class Hosts:
         # Marks of libvirt domains, in the fake VMs' run directories.
         monkeypatch.setattr(lifecycle, "_libvirt_mark", self.mark)
         monkeypatch.setattr(lifecycle, "_libvirt_chain", self.marked)
-        monkeypatch.setattr(lifecycle, "discover_remote", lambda uris, timeout: [])
+        monkeypatch.setattr(lifecycle, "discover_remote", self.discover_remote)
 
     @staticmethod
     def mark(record, chain: str) -> None:
@@ -165,6 +165,16 @@ class Hosts:
     @staticmethod
     def host_records(plan):
         return records()
+
+    def discover_remote(self, uris, timeout):
+        """The fake VMs on the hosts that answer, as their libvirt lists them."""
+        self.asked = list(uris)
+        gone = {B_URI} if "b" in self.gone else set()
+        return [
+            self.fake.record(vm)
+            for vm, (uri, _) in self.fake.where.items()
+            if uri in set(uris) - gone and vm in self.fake.running
+        ]
 
     def run(self, host: HostRecord, script: str, timeout: float) -> None:
         if host.name in self.gone:
@@ -210,6 +220,12 @@ def test_create_sets_up_every_host_then_boots_each_nf_on_its_host(hosts):
         ("fw", "local", "running"),
         ("nat", "b", "running"),
     ]
+    # list finds the remote NF through its host's libvirt (never through its local record).
+    assert lifecycle._discovered_members() == {"far": ["far-fw", "far-nat"]}
+    assert hosts.asked == [B_URI]
+    hosts.gone = {"b"}
+    assert lifecycle._discovered_members() == {"far": ["far-fw"]}
+    hosts.gone = set()
     rows = validate.hop_table(again, {"fw": None, "nat": None}, {"fw": None, "nat": None})
     assert [(r["nf"], r["host"], r["side"]) for r in rows] == [
         ("fw", "local", "in"), ("fw", "local", "out"), ("nat", "b", "in"), ("nat", "b", "out"),
