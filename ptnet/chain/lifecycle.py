@@ -172,16 +172,8 @@ def _host_records(plan: chain_plan.ChainPlan) -> list[HostRecord]:
 
 def create(plan: chain_plan.ChainPlan, *, say: Say = say_stderr) -> ChainRecord:
     """Bring the chain of `plan` to running and ready; idempotent."""
-    if plan.spread:  # every host's steps, this one's included, are in the record's hosts
-        return converge(
-            plan.spec.name,
-            _nf_records(plan),
-            ingress=str(plan.ingress_port or ""),
-            egress=str(plan.egress_port or ""),
-            plan_json=chain_plan.to_dict(plan),
-            hosts=_host_records(plan),
-            say=say,
-        )
+    if plan.spread:
+        return _create_spread(plan, say)
     parent = plan.pipe_parent
     return converge(
         plan.spec.name,
@@ -193,6 +185,33 @@ def create(plan: chain_plan.ChainPlan, *, say: Say = say_stderr) -> ChainRecord:
         attaches=[h.attach for h in plan.hops if h.attach is not None],
         say=say,
     )
+
+
+def _create_spread(plan: chain_plan.ChainPlan, say: Say) -> ChainRecord:
+    """create() of a chain across hosts: every host's steps, this one's included, are in the
+    record's hosts. A first create that fails removes what it started on every host, so that
+    nothing is left anywhere; a converging one leaves the chain to destroy."""
+    name = plan.spec.name
+    fresh = load(name) is None
+    try:
+        return converge(
+            name,
+            _nf_records(plan),
+            ingress=str(plan.ingress_port or ""),
+            egress=str(plan.egress_port or ""),
+            plan_json=chain_plan.to_dict(plan),
+            hosts=_host_records(plan),
+            say=say,
+        )
+    except PtnetError as exc:
+        if not fresh:
+            raise
+        say(f"{name}: create failed; removing what it started on every host")
+        try:
+            destroy(name, say=say)
+        except PtnetError as left:
+            raise PtnetError(f"{exc}; and then: {left}") from exc
+        raise
 
 
 def netmap_present() -> bool:

@@ -235,13 +235,41 @@ def test_create_sets_up_every_host_then_boots_each_nf_on_its_host(hosts):
     ]  # fmt: skip
 
 
-def test_a_failed_setup_names_the_host_and_starts_no_vm(hosts, monkeypatch):
-    hosts.gone = {"b"}
-    with pytest.raises(lifecycle.PtnetError, match=r"^chain far: setup failed: host b: ssh "):
+def test_a_failed_setup_names_the_host_starts_no_vm_and_leaves_nothing(hosts, monkeypatch):
+    real = hosts.run
+
+    def setup_fails_on_b(host, script, timeout):
+        if host.name == "b" and "step()" in script:
+            raise host_steps.PtnetError("host b: ip link add vxlanb: File too large")
+        real(host, script, timeout)
+
+    monkeypatch.setattr(lifecycle.host_steps, "run", setup_fails_on_b)
+    with pytest.raises(lifecycle.PtnetError, match=r"^chain far: setup failed: host b: ip link"):
         lifecycle.create(spread(), say=quiet)
     assert hosts.fake.running == {}
-    # destroy still finds the record and cleans what it can.
-    assert lifecycle.load("far").state == "creating"
+    # A first create that fails removes what it started, on every host: local's setup ran, so
+    # both hosts are torn down, and the record is gone.
+    assert ("local", "setup") in hosts.ran
+    assert {("local", "teardown"), ("b", "teardown")} <= set(hosts.ran)
+    assert lifecycle.load("far") is None
+
+
+def test_a_failed_boot_removes_every_vm_started_on_any_host(hosts):
+    hosts.fake.fail_boot = {"far-fw"}
+    with pytest.raises(lifecycle.PtnetError, match="far-fw did not answer"):
+        lifecycle.create(spread(), say=quiet)
+    assert hosts.fake.running == {} and lifecycle.load("far") is None
+    assert ("down", "far-nat") in hosts.fake.events
+
+
+def test_a_host_gone_while_undoing_a_failed_create_is_named_too(hosts):
+    hosts.gone = {"b"}
+    with pytest.raises(lifecycle.PtnetError) as exc:
+        lifecycle.create(spread(), say=quiet)
+    assert str(exc.value).startswith("chain far: setup failed: host b: ssh root@10.16.0.2 ")
+    assert "; and then: chain far: every other host was cleaned, but not b: " in str(exc.value)
+    # The record stays, for destroy once b is back.
+    assert lifecycle.load("far").state == "destroying" and hosts.fake.running == {}
 
 
 def test_destroy_cleans_every_host_it_reaches_and_names_the_one_it_cannot(hosts):
