@@ -15,8 +15,7 @@ reaching the host can fail it (ssh's exit code 255).
 import shlex
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from ptnet.chain.hosts import ssh_argv
 from ptnet.errors import PtnetError
@@ -42,9 +41,6 @@ class HostRecord:
     @property
     def remote(self) -> bool:
         return self.ssh is not None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def host_records(

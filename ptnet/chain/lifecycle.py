@@ -41,6 +41,7 @@ from ptnet.backend import base
 from ptnet.build.tools import tool_path
 from ptnet.chain import host_steps
 from ptnet.chain.host_steps import HostRecord
+from ptnet.chain.hosts import host_timeout
 from ptnet.errors import PtnetError, UsageError
 from ptnet.guest import ssh
 from ptnet.locking import file_lock
@@ -345,7 +346,7 @@ def _setup_hosts(record: ChainRecord, say: Say) -> None:
     """Every host's setup steps (its pipe parent, NIC attaches, uplinks), before any VM."""
 
     def setup(h: HostRecord) -> None:
-        host_steps.run(h, host_steps.setup_script(h.setup), _host_timeout())
+        host_steps.run(h, host_steps.setup_script(h.setup), host_timeout())
         say(f"{record.name}: host {h.name}: {len(h.setup)} setup steps done")
 
     failed = _on_hosts(record.hosts, setup)
@@ -353,12 +354,6 @@ def _setup_hosts(record: ChainRecord, say: Say) -> None:
         raise PtnetError(
             f"chain {record.name}: setup failed: " + "; ".join(str(e) for e in failed.values())
         )
-
-
-def _host_timeout() -> float:
-    from ptnet.chain.hosts import host_timeout
-
-    return host_timeout()
 
 
 def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
@@ -580,7 +575,7 @@ def _discovered_members() -> dict[str, list[str]]:
     found = [r for r in vms.discovered() if not r.extra.get("jump")]
     uris = remote_uris()
     if uris:
-        found += discover_remote(uris, _host_timeout())
+        found += discover_remote(uris, host_timeout())
     out: dict[str, list[str]] = {}
     for r in found:
         if (chain := marked_chain(r)) is not None and r.name not in out.get(chain, []):
@@ -617,7 +612,7 @@ def destroy(name: str, *, say: Say = say_stderr) -> bool:
         # A host that SSH cannot reach within the bound is lost at once: its libvirt over SSH
         # would take minutes to fail.
         far = [h for h in (record.hosts if record else []) if h.remote]
-        lost = _on_hosts(far, lambda h: host_steps.run(h, "true", _host_timeout()))
+        lost = _on_hosts(far, lambda h: host_steps.run(h, "true", host_timeout()))
 
         def down(vm: str) -> None:
             nf = remote.get(vm)
@@ -657,7 +652,7 @@ def destroy(name: str, *, say: Say = say_stderr) -> bool:
 
 
 def _teardown_host(h: HostRecord) -> None:
-    host_steps.run(h, host_steps.teardown_script(h.teardown), _host_timeout())
+    host_steps.run(h, host_steps.teardown_script(h.teardown), host_timeout())
 
 
 def destroy_all(*, say: Say = say_stderr) -> list[str]:

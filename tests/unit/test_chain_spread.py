@@ -147,7 +147,7 @@ class Hosts:
         monkeypatch.setattr(lifecycle, "_host_records", self.host_records)
         monkeypatch.setattr(lifecycle.host_steps, "run", self.run)
         monkeypatch.setattr(lifecycle, "_down_remote", self.down_remote)
-        monkeypatch.setattr(lifecycle, "_host_timeout", lambda: 5.0)
+        monkeypatch.setattr(lifecycle, "host_timeout", lambda: 5.0)
         # Marks of libvirt domains, in the fake VMs' run directories.
         monkeypatch.setattr(lifecycle, "_libvirt_mark", self.mark)
         monkeypatch.setattr(lifecycle, "_libvirt_chain", self.marked)
