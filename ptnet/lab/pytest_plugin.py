@@ -43,7 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ptnet lab")
     group.addoption("--lab-kernel", default=None, help="cached kernel for lab tests")
     group.addoption(
-        "--lab-timeout", type=float, default=1800.0, help="seconds per lab VM (default 1800)"
+        "--lab-timeout",
+        type=float,
+        default=1800.0,
+        help=(
+            "seconds per lab VM, at least (default 1800; "
+            "more when its tests' own limits add up to more)"
+        ),
     )
     group.addoption(
         "--lab-durations",
@@ -118,6 +124,18 @@ class _Run:
     items: list[pytest.Item]
     weight: float
     done: threading.Event = field(default_factory=threading.Event)
+
+
+# A lab VM's time beyond its tests' own limits: boot, and pytest's start inside the guest.
+VM_MARGIN = 300.0
+
+
+def _vm_timeout(items: list[pytest.Item], default: float) -> float:
+    """A lab VM's time limit: `default` (--lab-timeout), or more when the time limits its tests
+    set for themselves (pytest.mark.timeout) add up to more, so that a long test fails on its
+    own limit, with its own message, rather than on the VM's."""
+    marked = [m.args[0] for i in items if (m := i.get_closest_marker("timeout")) and m.args]
+    return max(default, sum(float(s) for s in marked) + VM_MARGIN)
 
 
 def _shards(
@@ -250,7 +268,7 @@ class _LabGroups:
                 modules=[mods.resolve(k, m) for m in modules],
                 smp=smp,
                 mem_mb=mem_mb,
-                timeout=self.config.getoption("--lab-timeout"),
+                timeout=_vm_timeout(run.items, self.config.getoption("--lab-timeout")),
                 rw_dirs=[rootdir, Path(tmp)],
                 cwd=rootdir,
                 env={REPORT_ENV: str(report)},

@@ -61,3 +61,17 @@ def test_a_test_run_in_several_vms_fails_if_it_failed_in_any():
     assert (
         both["outcome"] == "failed" and "leaked" in both["longrepr"] and "oops" in both["longrepr"]
     )
+
+
+class Marked(SimpleNamespace):
+    def get_closest_marker(self, name: str):
+        return SimpleNamespace(args=(self.limit,)) if name == "timeout" and self.limit else None
+
+
+def test_a_vm_lives_as_long_as_its_tests_own_limits_ask():
+    from ptnet.lab.pytest_plugin import VM_MARGIN, _vm_timeout
+
+    short = [Marked(nodeid="a.py::t", limit=600), Marked(nodeid="a.py::u", limit=None)]
+    assert _vm_timeout(short, 1800.0) == 1800.0
+    long = [Marked(nodeid="e2e.py::t", limit=3600), Marked(nodeid="e2e.py::u", limit=3600)]
+    assert _vm_timeout(long, 1800.0) == 7200.0 + VM_MARGIN
