@@ -23,6 +23,7 @@ cleaned, and the record stays so that `destroy` can finish once the host is back
 `show` read each host's libvirt.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -726,16 +727,26 @@ def status(record: ChainRecord, *, counters: bool = False) -> dict[str, Any]:
 
 def _vm_state(nf: NfRecord) -> str:
     """running or dead, as the NF's host's backend sees its VM; unreachable when its host's
-    libvirt does not answer."""
+    libvirt does not answer within PTNET_HOST_TIMEOUT (opening it over SSH can take minutes to
+    fail, and show or list must not wait for that)."""
     vm = base.load_record(nf.vm)
     if vm is None:
         return "dead"
-    try:
-        return "running" if vms.backend_for(vm.backend).alive(vm) else "dead"
-    except PtnetError:
-        if nf.uri is None:
-            raise
+    backend = vms.backend_for(vm.backend)
+    if nf.uri is None:
+        return "running" if backend.alive(vm) else "dead"
+    answer: list[bool] = []
+
+    def ask() -> None:
+        with contextlib.suppress(PtnetError):  # an error is no answer, as a hang is
+            answer.append(backend.alive(vm))
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    asking.join(host_timeout())
+    if not answer:
         return "unreachable"
+    return "running" if answer[0] else "dead"
 
 
 def listing() -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ and the VM layer's part: a VM's record keeping its host's libvirt and SSH target
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -405,3 +407,27 @@ def test_a_remote_vm_is_waited_for_through_its_host_until_ssh_answers(tmp_path, 
         vms._wait_ready(Alive(False), rec, vms.time.monotonic() + 60)
     with pytest.raises(PtnetError, match="VM far-nat did not answer on SSH in time: SSH to"):
         vms._wait_ready(Alive(True), rec, vms.time.monotonic() - 1)
+
+
+def test_show_does_not_wait_for_a_host_whose_libvirt_hangs(hosts, monkeypatch):
+    lifecycle.create(spread(), say=quiet)
+    released = threading.Event()
+    answers = hosts.fake.alive
+
+    def hangs_on_b(record):
+        if record.name == "far-nat":
+            released.wait(30)  # a qemu+ssh connection that neither answers nor fails
+        return answers(record)
+
+    monkeypatch.setattr(hosts.fake, "alive", hangs_on_b)
+    monkeypatch.setattr(lifecycle, "host_timeout", lambda: 0.5)
+    start = time.monotonic()
+    status = lifecycle.status(lifecycle.load("far"))
+    took = time.monotonic() - start
+    released.set()
+    assert [(n["name"], n["state"]) for n in status["nfs"]] == [
+        ("fw", "running"),
+        ("nat", "unreachable"),
+    ]
+    assert status["state"] == "degraded"
+    assert took < 10, took
