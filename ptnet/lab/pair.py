@@ -66,9 +66,11 @@ def link_args(mac: str, local: int, remote: int) -> list[str]:
 
 
 def _nic_up(mac: str, addr: str) -> str:
-    """Load virtio-net, find the NIC by its MAC, give it `addr`; $PAIR_DEV names it after."""
+    """Load virtio-net and vxlan (the lab kernel loads no module on demand, and a chain's
+    uplinks between the two hosts are VXLAN devices), find the NIC by its MAC, give it `addr`;
+    $PAIR_DEV names it after."""
     return (
-        "modprobe virtio_net && ip link set lo up && "
+        "modprobe virtio_net && modprobe vxlan && ip link set lo up && "
         f"PAIR_DEV=$(grep -l {mac} /sys/class/net/*/address | cut -d/ -f5) && "
         f'[ -n "$PAIR_DEV" ] && ip addr add {addr}/{PREFIX} dev "$PAIR_DEV" && '
         'ip link set "$PAIR_DEV" up && export PAIR_DEV'
@@ -85,7 +87,8 @@ def host_script(shared: Path, sshd: Path) -> str:
             "set -e",
             _nic_up(MACS["b"], B_ADDR),
             # the root filesystem is the host's, read-only: libvirt's and sshd's state in tmpfs
-            "for d in /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do "
+            # (/etc/libvirt/qemu holds the domains that remote NFs define)
+            "for d in /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt/qemu; do "
             'mount -t tmpfs tmpfs "$d"; done',
             "mkdir -p /run/sshd /run/libvirt /tmp/xdg/run /tmp/xdg/config /tmp/xdg/cache",
             f"cp /etc/passwd /tmp/passwd && echo {q(SSHD_USER)} >>/tmp/passwd",
