@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ptnet import paths
 from ptnet.backend import base
@@ -57,6 +57,8 @@ CHAIN_MARK = "chain"  # the file in a qemu VM's runtime directory naming its cha
 CHAIN_NS = "https://ptnet.invalid/xmlns/chain/1"
 
 Say = Callable[[str], None]
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def say_stderr(line: str) -> None:
@@ -553,18 +555,27 @@ def discover_remote(uris: Sequence[str], timeout: float) -> list[base.Record]:
     SSH cannot be cancelled, and may take TCP's minutes to fail)."""
     from ptnet.backend.libvirt import LibvirtBackend
 
-    found: dict[str, list[base.Record]] = {}
+    found = answers_within(timeout, {u: LibvirtBackend(u).discover for u in uris})
+    return [r for u in uris for r in found.get(u, [])]
 
-    def one(at: str) -> None:
-        found[at] = LibvirtBackend(at).discover()
 
-    threads = [threading.Thread(target=one, args=(u,), daemon=True) for u in uris]
+def answers_within(timeout: float, calls: dict[K, Callable[[], V]]) -> dict[K, V]:
+    """Each call at once, in a daemon thread (a libvirt open over SSH cannot be cancelled);
+    the answers that came within `timeout` seconds. A call that raised PtnetError or did not
+    return in time has no answer."""
+    found: dict[K, V] = {}
+
+    def one(key: K, call: Callable[[], V]) -> None:
+        with contextlib.suppress(PtnetError):
+            found[key] = call()
+
+    threads = [threading.Thread(target=one, args=kc, daemon=True) for kc in calls.items()]
     for t in threads:
         t.start()
     deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-    return [r for u in uris for r in found.get(u, [])]
+    return dict(found)
 
 
 def _discovered_members() -> dict[str, list[str]]:
@@ -735,18 +746,10 @@ def _vm_state(nf: NfRecord) -> str:
     backend = vms.backend_for(vm.backend)
     if nf.uri is None:
         return "running" if backend.alive(vm) else "dead"
-    answer: list[bool] = []
-
-    def ask() -> None:
-        with contextlib.suppress(PtnetError):  # an error is no answer, as a hang is
-            answer.append(backend.alive(vm))
-
-    asking = threading.Thread(target=ask, daemon=True)
-    asking.start()
-    asking.join(host_timeout())
-    if not answer:
+    answer = answers_within(host_timeout(), {nf.vm: lambda: backend.alive(vm)})
+    if nf.vm not in answer:
         return "unreachable"
-    return "running" if answer[0] else "dead"
+    return "running" if answer[nf.vm] else "dead"
 
 
 def listing() -> list[dict[str, Any]]:
