@@ -10,7 +10,7 @@ from pathlib import Path
 from ptnet import doctor
 from ptnet.doctor import Check
 from ptnet.errors import PtnetError
-from ptnet.install import dkms, modconf, preflight
+from ptnet.install import dkms, libvirt_conf, modconf, preflight
 from ptnet.install import qemu as qemu_prefix
 
 DEVICE = Path("/dev/netmap")
@@ -101,6 +101,24 @@ def qemu_check() -> Check:
         return Check("ptnet qemu", False, False, f"{binary}: {exc}")
 
 
+def libvirt_check(conf: Path = libvirt_conf.QEMU_CONF) -> Check:
+    """Whether libvirt's QEMU may open /dev/netmap: listed in cgroup_device_acl, and its user in
+    the device's group (not needed where libvirt is not installed)."""
+    name = "libvirt /dev/netmap"
+    if not conf.parent.is_dir():
+        return Check(name, True, False, "libvirt is not installed")
+    try:
+        text = conf.read_text() if conf.exists() else ""
+    except PermissionError:
+        return Check(name, False, False, f"{conf} is root's: run `ptnet host status` as root")
+    if not libvirt_conf.allows_netmap(text):
+        return Check(name, False, False, f"{conf} has no /dev/netmap in cgroup_device_acl")
+    user = libvirt_conf.qemu_user(text)
+    if user is not None and DEVICE.exists() and not libvirt_conf.may_open(user, DEVICE):
+        return Check(name, False, False, f"QEMU's user {user} may not open {DEVICE}")
+    return Check(name, True, False, f"allowed in {conf}, QEMU user {user or 'root'}")
+
+
 def checks() -> list[Check]:
     """The host install's pieces (kernel, module, DKMS, device, options, QEMU)."""
     release = platform.release()
@@ -111,6 +129,7 @@ def checks() -> list[Check]:
         device_check(),
         params_check(),
         qemu_check(),
+        libvirt_check(),
     ]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ptnet import host
 from ptnet.errors import PtnetError, UsageError
-from ptnet.install import dkms, holders, modconf, preflight
+from ptnet.install import dkms, holders, libvirt_conf, modconf, preflight
 from ptnet.install import qemu as qemu_prefix
 
 MODULES = ("ptnet_guest", modconf.MODULE)  # unload order: the guest driver uses netmap.ko
@@ -98,6 +98,7 @@ def install(opts: InstallOptions) -> None:
     host.run(host.as_root([modprobe, modconf.MODULE]))
     if opts.qemu:
         qemu_prefix.install()
+    libvirt_conf.install(opts.load.group)
     host.log("installed; `ptnet host status` shows the state, `ptnet host uninstall` undoes it")
 
 
@@ -106,6 +107,7 @@ def uninstall(force: bool) -> None:
         check_not_in_use(force)
         unload()
     dkms.remove()
+    libvirt_conf.uninstall()
     host.remove(
         [
             modconf.MODPROBE_CONF,
@@ -115,7 +117,9 @@ def uninstall(force: bool) -> None:
         ]
     )
     _udev_reload()
-    host.log("uninstalled: module, DKMS package, configuration, udev rule and QEMU prefix")
+    host.log(
+        "uninstalled: module, DKMS package, configuration (libvirt's too), udev rule, QEMU prefix"
+    )
 
 
 def _udev_reload() -> None:

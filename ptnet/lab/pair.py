@@ -7,8 +7,11 @@ as every lab VM does, and share one read-write directory (`shared`): the SSH key
 readiness, a's results, and the stop file that ends b.
 
 b runs HOST_SCRIPT: its NIC up, libvirtd and virtlogd by hand (no systemd), and sshd on B_ADDR:22
-trusting a's key, then waits for the stop file. a runs `command` after CLIENT_SCRIPT has given
-root an SSH client config for b (key, no host-key prompts) and waited for b to be ready.
+trusting a's key, then waits for the stop file. b's libvirt is set up as `ptnet host install`
+leaves it (ptnet.install.libvirt_conf): /dev/netmap in qemu.conf's cgroup_device_acl. Whoever
+loads netmap.ko on b gives the device to QEMU_USER's group, as `--group` would. a runs
+`command` after CLIENT_SCRIPT has given root an SSH client config for b (key, no host-key
+prompts) and waited for b to be ready.
 
     a, b = pair.run(a_spec, b_spec, shared)
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from ptnet import paths
 from ptnet.errors import PtnetError
+from ptnet.install import libvirt_conf
 from ptnet.lab import runner
 
 A_ADDR, B_ADDR, PREFIX = "10.16.0.1", "10.16.0.2", 24
@@ -36,6 +40,8 @@ READY, STOP = "b.ready", "stop"
 KEY = "keys/client"
 HOME = "/tmp/pair-home"  # root's home in a, for its SSH client config
 SSHD_USER = "sshd:x:899:65534::/run/sshd:/usr/sbin/nologin"
+QEMU_CONF = "qemu.conf"  # b's libvirt qemu.conf, in `shared`
+QEMU_USER = libvirt_conf.DEFAULT_USER  # no `user =` in that qemu.conf
 
 
 def sshd_root() -> Path | None:
@@ -86,8 +92,11 @@ def host_script(shared: Path, sshd: Path) -> str:
         [
             "set -e",
             _nic_up(MACS["b"], B_ADDR),
-            # the root filesystem is the host's, read-only: libvirt's and sshd's state in tmpfs
-            # (/etc/libvirt/qemu holds the domains that remote NFs define)
+            # the root filesystem is the host's, read-only: libvirt's configuration in a copy
+            # with our qemu.conf, its and sshd's state in tmpfs (/etc/libvirt/qemu holds the
+            # domains that remote NFs define)
+            f"cp -a /etc/libvirt /tmp/etc-libvirt && cp {q(str(shared / QEMU_CONF))} "
+            "/tmp/etc-libvirt/qemu.conf && mount --bind /tmp/etc-libvirt /etc/libvirt",
             "for d in /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt/qemu; do "
             'mount -t tmpfs tmpfs "$d"; done',
             "mkdir -p /run/sshd /run/libvirt /tmp/xdg/run /tmp/xdg/config /tmp/xdg/cache",
@@ -172,6 +181,7 @@ def run(
     if sshd is None:
         raise PtnetError("lab pair: no sshd (apt-get download openssh-server; see ptnet/lab/pair)")
     _keys(shared)
+    (shared / QEMU_CONF).write_text(libvirt_conf.with_netmap(""))
     pa, pb = _free_udp_ports(2)
     a = replace(
         a,

@@ -7,6 +7,7 @@ The refusals run in make test. The whole install (DKMS compiles both modules in 
 under TCG) and a VM with a real port on the installed module and QEMU are `extended`.
 """
 
+import grp
 import json
 import os
 import re
@@ -123,6 +124,8 @@ def _status() -> dict[str, dict[str, object]]:
 @pytest.mark.timeout(5400)
 def test_install_loads_the_dkms_build_and_uninstall_leaves_nothing():
     with user_host(headers=True) as release:
+        qemu_conf = Path("/etc/libvirt/qemu.conf")
+        qemu_conf_before = qemu_conf.read_text() if qemu_conf.exists() else None
         start = time.monotonic()
         proc = ptnet("host", "install", "--group", "users", "--param", "ring_size=1024",
                      timeout=3500)  # fmt: skip
@@ -168,8 +171,16 @@ def test_install_loads_the_dkms_build_and_uninstall_leaves_nothing():
             ).stdout
         )
 
+        # libvirt's QEMU (private /dev, user libvirt-qemu) may open /dev/netmap.
+        conf = qemu_conf.read_text()
+        assert '"/dev/netmap" ]' in conf or '[ "/dev/netmap",' in conf, conf
+        assert "# ptnet added user libvirt-qemu to group users" in conf, conf
+        assert "libvirt-qemu" in grp.getgrnam("users").gr_mem
+
         status = _status()
-        for name in ("host kernel", "netmap.ko", "dkms", "/dev/netmap", "ptnet qemu"):
+        for name in (
+            "host kernel", "netmap.ko", "dkms", "/dev/netmap", "ptnet qemu", "libvirt /dev/netmap"
+        ):  # fmt: skip
             assert status[name]["ok"], status[name]
         assert "loaded 0.1.0, the built one" in str(status["netmap.ko"]["detail"])
         assert str(status["/dev/netmap"]["detail"]).startswith("0660 root:users; udev rule")
@@ -181,6 +192,8 @@ def test_install_loads_the_dkms_build_and_uninstall_leaves_nothing():
         assert proc.returncode == 0, proc.stderr
         nothing_installed(release)
         assert not updates.exists() or not any(updates.iterdir())
+        assert (qemu_conf.read_text() if qemu_conf.exists() else None) == qemu_conf_before
+        assert "libvirt-qemu" not in grp.getgrnam("users").gr_mem
 
 
 def vm_with_a_port_on_the_install() -> None:
