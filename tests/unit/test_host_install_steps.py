@@ -209,7 +209,7 @@ def test_status_lists_each_piece(run_ptnet):
     names = [row["name"] for row in json.loads(proc.stdout)]
     assert names == [
         "host kernel", "netmap.ko", "dkms", "/dev/netmap", "module options", "ptnet qemu",
-        "kvm", "libvirtd",
+        "libvirt /dev/netmap", "kvm", "libvirtd",
     ]  # fmt: skip
 
 
