@@ -1,17 +1,14 @@
 """libvirt's QEMU and /dev/netmap.
 
 libvirt starts QEMU in a private /dev that holds only the devices qemu.conf's cgroup_device_acl
-allows, and runs it as qemu.conf's `user` (libvirt-qemu on Debian). Without both of the changes
-below, a libvirt domain with a netmap port fails with "Could not open '/dev/netmap'".
-`ptnet host install` adds /dev/netmap to that list and, when /dev/netmap has a group, puts the
-QEMU user in it; `ptnet host uninstall` takes back exactly what install did. The text edits are
-pure; the lab's second host (ptnet.lab.pair) writes its qemu.conf with the same function.
+allows, so a libvirt domain with a netmap port fails with "Could not open '/dev/netmap'" until
+the list has it. `ptnet host install` adds it; `ptnet host uninstall` takes it out again. (Our
+domains run QEMU as the user who runs ptnet (ptnet/plan/templates/domain.xml.j2), so the
+device's group and mode apply to libvirt domains as they do to the qemu backend.) The text
+edits are pure; the lab's second host (ptnet.lab.pair) writes its qemu.conf with them too.
 """
 
-import grp
-import pwd
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ptnet import host
@@ -32,40 +29,22 @@ LIBVIRT_DEFAULT_ACL = (
 )
 BEGIN = "# BEGIN ptnet (`ptnet host install` wrote this block; `ptnet host uninstall` removes it)"
 END = "# END ptnet"
-MEMBER = "# ptnet added user {user} to group {group}"
 _BLOCK = re.compile(rf"^{re.escape(BEGIN)}\n(?:.*\n)*?{re.escape(END)}\n?", re.M)
 _OWN_ACL = re.compile(r"^\s*cgroup_device_acl\s*=\s*\[", re.M)
 _INSERTED = f' "{DEVICE}",'
-_MEMBER = re.compile(r"^# ptnet added user (\S+) to group (\S+)$", re.M)
-_USER = re.compile(r'^\s*user\s*=\s*"([^"]*)"', re.M)
-DEFAULT_USER = "libvirt-qemu"  # Debian's build of libvirt
 
 
-@dataclass(frozen=True)
-class Membership:
-    """The QEMU user that install put in /dev/netmap's group, to be taken out again."""
-
-    user: str
-    group: str
-
-
-def with_netmap(text: str, member: Membership | None = None) -> str:
-    """qemu.conf `text` with /dev/netmap in cgroup_device_acl (first in the admin's own list when
-    there is one, else in a list of ours after libvirt's defaults), and our block recording
-    `member`. Applying it twice gives the same text."""
+def with_netmap(text: str) -> str:
+    """qemu.conf `text` with /dev/netmap in cgroup_device_acl: first in the admin's own list
+    when there is one, else in a block of ours that repeats libvirt's defaults. Applying it
+    twice gives the same text."""
     text = without_netmap(text)
     own = _OWN_ACL.search(text)
     if own:
-        text = text[: own.end()] + _INSERTED + text[own.end() :]
-    lines = [BEGIN]
-    if not own:
-        items = ", ".join(f'"{p}"' for p in (*LIBVIRT_DEFAULT_ACL, DEVICE))
-        lines.append(f"cgroup_device_acl = [ {items} ]")
-    if member:
-        lines.append(MEMBER.format(user=member.user, group=member.group))
-    lines.append(END)
+        return text[: own.end()] + _INSERTED + text[own.end() :]
+    items = ", ".join(f'"{p}"' for p in (*LIBVIRT_DEFAULT_ACL, DEVICE))
     sep = "" if not text or text.endswith("\n") else "\n"
-    return text + sep + "\n".join(lines) + "\n"
+    return text + sep + f"{BEGIN}\ncgroup_device_acl = [ {items} ]\n{END}\n"
 
 
 def without_netmap(text: str) -> str:
@@ -84,38 +63,6 @@ def allows_netmap(text: str) -> bool:
         return False
     body = text[own.end() :].split("]", 1)[0]
     return f'"{DEVICE}"' in body
-
-
-def recorded_member(text: str) -> Membership | None:
-    m = _MEMBER.search(text)
-    return Membership(m.group(1), m.group(2)) if m else None
-
-
-def qemu_user(text: str) -> str | None:
-    """The user libvirt runs QEMU as, by qemu.conf `text`; None for root (no group needed)."""
-    m = _USER.search(text)
-    name = m.group(1) if m else DEFAULT_USER
-    if name in ("root", "+0"):
-        return None
-    try:
-        return pwd.getpwnam(name.lstrip("+")).pw_name
-    except KeyError:
-        return None
-
-
-def may_open(user: str, device: Path) -> bool:
-    """Whether `user` may read and write `device` by its owner, group and mode."""
-    st = device.stat()
-    pw = pwd.getpwnam(user)
-    if pw.pw_uid == st.st_uid:
-        return st.st_mode & 0o600 == 0o600
-    try:
-        members = grp.getgrgid(st.st_gid).gr_mem
-    except KeyError:
-        members = []
-    if pw.pw_gid == st.st_gid or user in members:
-        return st.st_mode & 0o060 == 0o060
-    return st.st_mode & 0o006 == 0o006
 
 
 def _read() -> str:
@@ -139,25 +86,16 @@ def _restart_libvirt() -> None:
         host.log("no systemd: restart libvirtd (or virtqemud) yourself for qemu.conf to apply")
 
 
-def install(group: str | None) -> None:
+def install() -> None:
     """Let libvirt's QEMU open /dev/netmap; nothing where libvirt is not installed."""
     if not QEMU_CONF.parent.is_dir():
         return
     text = _read()
-    member = None
-    user = qemu_user(text)
-    if group is not None and user is not None and user not in grp.getgrnam(group).gr_mem:
-        host.run(host.as_root([host.require("gpasswd", "passwd"), "-a", user, group]))
-        member = Membership(user, group)
-    else:
-        member = recorded_member(text)
+    edited = with_netmap(text)
+    if edited == text:
+        return
     host.log(f"libvirt: adding {DEVICE} to cgroup_device_acl in {QEMU_CONF}")
-    _write(with_netmap(text, member))
-    if group is None and user is not None:
-        host.log(
-            f"libvirt runs QEMU as {user}, which cannot open {DEVICE} (mode 0600, root's): "
-            "install with --group for libvirt domains with netmap ports"
-        )
+    _write(edited)
     _restart_libvirt()
 
 
@@ -165,9 +103,6 @@ def uninstall() -> None:
     if not QEMU_CONF.exists():
         return
     text = _read()
-    member = recorded_member(text)
-    if member is not None:
-        host.run(host.as_root([host.require("gpasswd", "passwd"), "-d", member.user, member.group]))
     restored = without_netmap(text)
     if restored == text:
         return

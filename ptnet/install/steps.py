@@ -98,7 +98,7 @@ def install(opts: InstallOptions) -> None:
     host.run(host.as_root([modprobe, modconf.MODULE]))
     if opts.qemu:
         qemu_prefix.install()
-    libvirt_conf.install(opts.load.group)
+    libvirt_conf.install()
     host.log("installed; `ptnet host status` shows the state, `ptnet host uninstall` undoes it")
 
 

@@ -8,8 +8,7 @@ readiness, a's results, and the stop file that ends b.
 
 b runs HOST_SCRIPT: its NIC up, libvirtd and virtlogd by hand (no systemd), and sshd on B_ADDR:22
 trusting a's key, then waits for the stop file. b's libvirt is set up as `ptnet host install`
-leaves it (ptnet.install.libvirt_conf): /dev/netmap in qemu.conf's cgroup_device_acl. Whoever
-loads netmap.ko on b gives the device to QEMU_USER's group, as `--group` would. a runs
+leaves it (ptnet.install.libvirt_conf): /dev/netmap in qemu.conf's cgroup_device_acl. a runs
 `command` after CLIENT_SCRIPT has given root an SSH client config for b (key, no host-key
 prompts) and waited for b to be ready.
 
@@ -41,7 +40,6 @@ KEY = "keys/client"
 HOME = "/tmp/pair-home"  # root's home in a, for its SSH client config
 SSHD_USER = "sshd:x:899:65534::/run/sshd:/usr/sbin/nologin"
 QEMU_CONF = "qemu.conf"  # b's libvirt qemu.conf, in `shared`
-QEMU_USER = libvirt_conf.DEFAULT_USER  # no `user =` in that qemu.conf
 
 
 def sshd_root() -> Path | None:

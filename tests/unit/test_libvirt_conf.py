@@ -1,9 +1,6 @@
 """`ptnet host install`'s edit of libvirt's qemu.conf: /dev/netmap in cgroup_device_acl (libvirt
 gives QEMU a private /dev holding only that list), undone exactly by uninstall."""
 
-import os
-import pwd
-
 import pytest
 
 from ptnet.install import libvirt_conf as lc
@@ -53,40 +50,10 @@ def test_the_admins_own_list_gets_netmap_first_and_keeps_the_rest():
     assert 'security_driver = "none"' in edited
 
 
-def test_the_group_membership_install_made_is_recorded_for_uninstall():
-    member = lc.Membership("libvirt-qemu", "netmap")
-    edited = lc.with_netmap(DEBIAN_LIKE, member)
-    assert "# ptnet added user libvirt-qemu to group netmap" in edited
-    assert lc.recorded_member(edited) == member
-    assert lc.recorded_member(lc.with_netmap(DEBIAN_LIKE)) is None
-    assert lc.without_netmap(edited) == DEBIAN_LIKE
-
-
 def test_a_commented_list_does_not_count_as_allowing_netmap():
     assert not lc.allows_netmap('#cgroup_device_acl = [ "/dev/netmap" ]\n')
     assert lc.allows_netmap('cgroup_device_acl = [\n  "/dev/null",\n  "/dev/netmap"\n]\n')
     assert not lc.allows_netmap('cgroup_device_acl = [ "/dev/null" ]\n# "/dev/netmap"\n')
-
-
-def test_qemu_user_root_needs_no_group_and_others_are_looked_up():
-    assert lc.qemu_user('user = "root"\n') is None
-    assert lc.qemu_user('user = "+0"\n') is None
-    assert lc.qemu_user('user = "nobody"\n') == "nobody"
-    assert lc.qemu_user('user = "no-such-user-here"\n') is None
-
-
-def test_may_open_follows_owner_group_and_other_bits(tmp_path):
-    dev = tmp_path / "dev"
-    dev.write_text("")
-    me = pwd.getpwuid(os.getuid()).pw_name
-    for mode, expect in ((0o600, True), (0o400, False), (0o000, False)):
-        dev.chmod(mode)
-        assert lc.may_open(me, dev) is expect, oct(mode)
-    other = "nobody" if me != "nobody" else "root"
-    dev.chmod(0o600)
-    assert not lc.may_open(other, dev)
-    dev.chmod(0o606)
-    assert lc.may_open(other, dev)
 
 
 def test_host_status_row_says_whether_libvirts_qemu_may_open_netmap(tmp_path):
@@ -100,4 +67,4 @@ def test_host_status_row_says_whether_libvirts_qemu_may_open_netmap(tmp_path):
     assert not row.ok and row.detail == f"{conf} has no /dev/netmap in cgroup_device_acl"
     conf.write_text(lc.with_netmap('user = "root"\n'))
     row = libvirt_check(conf)
-    assert (row.ok, row.detail) == (True, f"allowed in {conf}, QEMU user root")
+    assert (row.ok, row.detail) == (True, f"in cgroup_device_acl ({conf})")
