@@ -9,6 +9,8 @@
 #   KMOD_DIR      host path of the kernel's lib/modules (bound over /lib/modules)
 #   RW_DIRS       host directories shared read-write (tags rw0, rw1, ... in order)
 #   PROBE         1 to only report that the guest booted (accelerator probe)
+#   NESTED_KVM    1 to load KVM for nested guests (the lab's TCG CPU offers SVM); when /dev/kvm
+#                 then exists, /run/ptnet-lab.env tells the command PTNET_ACCEL=kvm
 # /cmd.sh (same archive) exports the command's environment, changes directory and execs it.
 
 /bin/busybox mount -t proc proc /proc
@@ -91,6 +93,12 @@ for d in $RW_DIRS; do
 done
 ip link set lo up
 hostname ptnet-lab
+
+if [ "$NESTED_KVM" = 1 ] && chroot $H /sbin/modprobe kvm_amd 2>/dev/null && [ -c $H/dev/kvm ]
+then
+	chmod 0666 $H/dev/kvm # the lab is the user's own throwaway machine, like a kvm group
+	echo "PTNET_ACCEL=kvm" >$H/run/ptnet-lab.env
+fi
 
 for m in $LOAD_MODULES; do
 	if ! msg=$(insmod "$H$m" 2>&1); then

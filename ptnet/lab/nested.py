@@ -45,7 +45,7 @@ from typing import Any
 
 from ptnet import host
 from ptnet.errors import PtnetError, UsageError
-from ptnet.lab import initramfs
+from ptnet.lab import accel, initramfs
 from ptnet.lab import kernel as lab_kernel
 from ptnet.lab.runner import TIMEOUT_EXIT
 from ptnet.plan.lab import nested_argv
@@ -167,6 +167,7 @@ class NestedGuest:
             str(self.output_log),
             append.split(),
             qemu_args,
+            accel.known(str(qemu), kernel) or "tcg",
         )
         (self.workdir / "qemu.argv").write_text(shlex.join(self.argv) + "\n")
         self._qemu_log = (self.workdir / "qemu.log").open("wb")

@@ -12,9 +12,12 @@ FAST_BOOT_FLAGS = (
 )
 
 
-def machine_args(qemu: str, accel: str, cpus: int, mem_mb: int) -> list[str]:
-    """QEMU with no default devices, a pc machine on `accel` ("kvm" or "tcg"), CPUs, memory."""
-    cpu = "host" if accel == "kvm" else "qemu64"
+def machine_args(
+    qemu: str, accel: str, cpus: int, mem_mb: int, cpu: str | None = None
+) -> list[str]:
+    """QEMU with no default devices, a pc machine on `accel` ("kvm" or "tcg"), CPUs, memory;
+    the CPU model is the host's under KVM and qemu64 under TCG unless `cpu` names one."""
+    cpu = cpu or ("host" if accel == "kvm" else "qemu64")
     return [
         qemu, "-nodefaults", "-no-user-config", "-display", "none",
         "-M", "pc", "-accel", accel, "-cpu", cpu, "-smp", str(cpus), "-m", str(mem_mb),

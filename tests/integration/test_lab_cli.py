@@ -232,3 +232,26 @@ def test_smp_gives_the_guest_that_many_cpus(run_ptnet):
     proc = run_ptnet("lab", "run", "--smp", "2", "--", "nproc")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "2"
+
+
+NESTED_UNDER_KVM = """
+import sys
+from pathlib import Path
+from ptnet.lab import nested
+r = nested.run(qemu=Path("/usr/bin/qemu-system-x86_64"), command=["uname", "-r"], timeout=240)
+argv = r.workdir.joinpath("qemu.argv").read_text().split()
+print(argv[argv.index("-accel") + 1], r.exit_code, r.output.strip())
+"""
+
+
+@pytest.mark.slow
+def test_nested_kvm_runs_the_guests_nested_in_the_lab_under_kvm(run_ptnet):
+    """--nested-kvm: the lab's TCG CPU offers SVM, init loads kvm_amd, /dev/kvm is there and
+    the command is told PTNET_ACCEL=kvm, so a nested guest boots under KVM inside TCG."""
+    proc = run_ptnet(
+        "lab", "run", "--nested-kvm", "--mem", "1024", "--timeout", "280", "--",
+        sys.executable, "-c", f"import os; print(os.environ['PTNET_ACCEL']); {NESTED_UNDER_KVM}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    release = kernel.find(None).release
+    assert proc.stdout.splitlines() == ["kvm", f"kvm 0 {release}"]

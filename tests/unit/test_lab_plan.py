@@ -25,6 +25,11 @@ CASES = {
         "/usr/bin/qemu-system-x86_64", "kvm", 2, 2048, VMLINUX, "/run/r2/initrd.cpio",
         "/run/r2/console.log", ["/work/a", "/work/b"], {n: f"/dev/fd/<{n}>" for n in STREAMS},
     ),
+    "lab-tcg-nested-kvm": lambda: lab_argv(
+        "/usr/bin/qemu-system-x86_64", "tcg", 1, 2048, VMLINUX, "/run/r3/initrd.cpio",
+        "/run/r3/console.log", ["/work/tree"], {n: f"/dev/fd/<{n}>" for n in STREAMS},
+        nested_kvm=True,
+    ),
     "nested-ptnet": lambda: nested_argv(
         "/opt/qemu/bin/qemu-system-x86_64", 256, VMLINUX, "/tmp/n/initrd.cpio",
         "/tmp/n/console.log", "/tmp/n/output.log", ["ipv6.disable=1"],
@@ -99,4 +104,27 @@ def test_lab_dry_run_rejects_bad_input_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "ptnet: error: bad --mem 'lots': a size in MiB, or with an M or G suffix"
+    ]
+
+
+def test_nested_kvm_offers_svm_under_tcg_only():
+    def cpu(accel: str, nested_kvm: bool) -> str:
+        argv = lab_argv("q", accel, 1, 1024, VMLINUX, "i", "c", [], {n: n for n in STREAMS},
+                        nested_kvm=nested_kvm)  # fmt: skip
+        return argv[argv.index("-cpu") + 1]
+
+    assert cpu("tcg", True) == "qemu64,+svm"
+    assert cpu("tcg", False) == "qemu64"
+    assert cpu("kvm", True) == "host"  # the host's CPU: nested KVM is the host's to give
+
+
+def test_nested_kvm_with_more_than_one_cpu_is_refused_in_one_line(tmp_path):
+    env = dict(os.environ, PTNET_STATE_DIR=str(tmp_path / "state"))
+    argv = [sys.executable, "-m", "ptnet", "lab", "run", "--dry-run", "--nested-kvm"]
+    proc = subprocess.run([*argv, "--cpus", "2", "--", "true"], env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "ptnet: error: --nested-kvm needs --cpus 1: with 2 CPUs, QEMU's SVM emulation stalls "
+        "nested guests"
     ]

@@ -102,6 +102,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(run_ptnet, env, backend):
         ({}, "tcg", 180.0),
         ({"PTNET_LAB_ACCEL": "kvm"}, "tcg", 180.0),
         ({"PTNET_LAB_ACCEL": "tcg"}, "tcg", 900.0),  # TCG inside the TCG lab
+        ({"PTNET_LAB_ACCEL": "tcg"}, "kvm", 360.0),  # KVM on the SVM the TCG lab emulates
         ({"PTNET_LAB_ACCEL": "tcg", "PTNET_VM_READY_TIMEOUT": "42"}, "tcg", 42.0),
     ],
 )
