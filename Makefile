@@ -22,7 +22,7 @@ setup:
 demo: setup passthrough
 	$(PTNET) doctor
 	$(PTNET) lab run --cpus 2 --modules netmap -- sh scripts/demo-guest.sh
-	$(PTNET) lab run --cpus 2 --mem 2048 --timeout 3600 --modules netmap -- sh scripts/demo-chain.sh
+	$(PTNET) lab run --nested-kvm --cpus 1 --mem 2048 --timeout 1800 --modules netmap -- sh scripts/demo-chain.sh
 
 lint:
 	$(PY) -m ruff check ptnet tests

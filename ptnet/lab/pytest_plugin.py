@@ -13,6 +13,7 @@ own result, failure text and duration (what the test took in the guest, fixtures
     @pytest.mark.lab(modules=[])          # plain guest kernel
     @pytest.mark.lab(smp=2)               # needs two CPUs
     @pytest.mark.lab(smp=2, mem=2048)     # and 2 GiB (nested guests)
+    @pytest.mark.lab(mem=2048, nested_kvm=True)  # nested guests under KVM (one CPU only)
 
 Options: --lab-kernel VER (default: the default series), --lab-timeout SECONDS (per VM),
 --lab-durations FILE, --lab-save-durations (write this run's seconds per file into it).
@@ -64,7 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab(modules=..., smp=N, mem=MiB): run inside the lab VM")
+    config.addinivalue_line(
+        "markers", "lab(modules=..., smp=N, mem=MiB, nested_kvm=BOOL): run inside the lab VM"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,13 +109,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _group_key(item: pytest.Item) -> tuple[tuple[str, ...], int, int]:
+GroupKey = tuple[tuple[str, ...], int, int, bool]  # modules, smp, mem, nested_kvm
+
+
+def _group_key(item: pytest.Item) -> GroupKey:
     marker = item.get_closest_marker("lab")
     assert marker is not None
     return (
         tuple(marker.kwargs.get("modules", DEFAULT_MODULES)),
         int(marker.kwargs.get("smp", 1)),
         int(marker.kwargs.get("mem", DEFAULT_MEM_MB)),
+        bool(marker.kwargs.get("nested_kvm", False)),
     )
 
 
@@ -120,7 +127,7 @@ def _group_key(item: pytest.Item) -> tuple[tuple[str, ...], int, int]:
 class _Run:
     """One lab VM: a shard of a group's tests (whole files), with its estimated guest seconds."""
 
-    key: tuple[tuple[str, ...], int, int]
+    key: GroupKey
     items: list[pytest.Item]
     weight: float
     done: threading.Event = field(default_factory=threading.Event)
@@ -139,7 +146,7 @@ def _vm_timeout(items: list[pytest.Item], default: float) -> float:
 
 
 def _shards(
-    key: tuple[tuple[str, ...], int, int],
+    key: GroupKey,
     items: list[pytest.Item],
     n: int,
     seconds: dict[str, float],
@@ -198,7 +205,7 @@ class _LabGroups:
         self.config = config
         self.cpus = len(os.sched_getaffinity(0))
         seconds = _read_durations(config)
-        groups: dict[tuple[tuple[str, ...], int], list[pytest.Item]] = {}
+        groups: dict[GroupKey, list[pytest.Item]] = {}
         for item in items:
             groups.setdefault(_group_key(item), []).append(item)
         self.runs = [
@@ -256,7 +263,7 @@ class _LabGroups:
         from ptnet.lab import modules as mods
         from ptnet.lab import runner
 
-        modules, smp, mem_mb = run.key
+        modules, smp, mem_mb, nested_kvm = run.key
         rootdir = Path(str(self.config.rootpath))
         with tempfile.TemporaryDirectory(prefix="ptnet-lab-report-") as tmp:
             report = Path(tmp) / "report.json"
@@ -272,6 +279,7 @@ class _LabGroups:
                 rw_dirs=[rootdir, Path(tmp)],
                 cwd=rootdir,
                 env={REPORT_ENV: str(report)},
+                nested_kvm=nested_kvm,
             )
             with log.open("wb") as out:
                 result = runner.run(spec, output=out)
