@@ -31,8 +31,8 @@ from ptnet.plan import lab as lab_plan
 
 TIMEOUT_EXIT = 124
 KEEP_RUNS = 20
-# Host variables the command inside sees; everything else starts clean.
 LAB_ENV = "/run/ptnet-lab.env"  # written by init.sh, read by the command's script
+# Host variables the command inside sees; everything else starts clean.
 PASS_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TERM", "VIRTUAL_ENV", "PYTHONPATH")
 
 
