@@ -11,6 +11,7 @@
 #   PROBE         1 to only report that the guest booted (accelerator probe)
 #   NESTED_KVM    1 to load KVM for nested guests (the lab's TCG CPU offers SVM); when /dev/kvm
 #                 then exists, /run/ptnet-lab.env tells the command PTNET_ACCEL=kvm
+#   HEARTBEAT     seconds between "alive" lines on the control port while the command runs
 # /cmd.sh (same archive) exports the command's environment, changes directory and execs it.
 
 /bin/busybox mount -t proc proc /proc
@@ -94,8 +95,10 @@ done
 ip link set lo up
 hostname ptnet-lab
 
-if [ "$NESTED_KVM" = 1 ] && chroot $H /sbin/modprobe kvm_amd 2>/dev/null && [ -c $H/dev/kvm ]
-then
+if [ "$NESTED_KVM" = 1 ]; then
+	# asked for, so its absence is an error: nested guests would silently run ten times slower
+	msg=$(chroot $H /sbin/modprobe kvm_amd 2>&1) && [ -c $H/dev/kvm ] ||
+		{ echo "error nested KVM: modprobe kvm_amd: ${msg:-no /dev/kvm}" >&3; halt; }
 	chmod 0666 $H/dev/kvm # the lab is the user's own throwaway machine, like a kvm group
 	echo "PTNET_ACCEL=kvm" >$H/run/ptnet-lab.env
 fi
@@ -107,6 +110,8 @@ for m in $LOAD_MODULES; do
 	fi
 done
 
+# a sign of life on the control port: the runner stops a lab that has gone silent
+(while sleep $HEARTBEAT; do read -r up _ </proc/uptime && echo "alive $up" >&3; done) &
 cp /cmd.sh $H/run/ptnet-cmd.sh
 read -r up _ </proc/uptime
 echo "start $up" >&3

@@ -30,6 +30,10 @@ from ptnet.lab.kernel import Kernel
 from ptnet.plan import lab as lab_plan
 
 TIMEOUT_EXIT = 124
+# init.sh writes "alive" on the control port this often while the command runs; a lab silent for
+# STALL_SECONDS has stopped as a whole (seen with nested KVM under TCG: every vCPU idle, for good)
+HEARTBEAT_SECONDS = 5
+STALL_SECONDS = 180.0
 KEEP_RUNS = 20
 LAB_ENV = "/run/ptnet-lab.env"  # written by init.sh, read by the command's script
 # Host variables the command inside sees; everything else starts clean.
@@ -50,6 +54,7 @@ class LabSpec:
     qemu_args: Sequence[str] = ()  # more devices and netdevs (a lab pair's link)
     # under TCG, KVM for the guests nested in the lab (one CPU only: see _check())
     nested_kvm: bool = False
+    stall_seconds: float = STALL_SECONDS  # silence after which the lab counts as stalled
 
 
 @dataclass
@@ -59,6 +64,16 @@ class LabResult:
     boot_seconds: float | None  # from QEMU start to the command's start
     wall_seconds: float
     console_log: Path
+    stalled: bool = False  # stopped by us: no sign of life from the lab kernel for STALL_SECONDS
+
+    def console_tail(self, lines: int = 25) -> str:
+        """The last lines the lab kernel printed (the log itself is gone with the run's directory
+        on a CI machine, so failures quote it)."""
+        try:
+            text = self.console_log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
 
 def qemu_binary() -> str:
@@ -133,6 +148,7 @@ def _run_conf(spec: LabSpec, boot_modules: list[str], probe: bool, accel_name: s
         "KMOD_DIR": str(spec.kernel.modules_dir.parent.resolve()),
         "RW_DIRS": " ".join(str(d.resolve()) for d in spec.rw_dirs),
         "PROBE": "1" if probe else "0",
+        "HEARTBEAT": str(HEARTBEAT_SECONDS),
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in conf.items()).encode()
 
@@ -257,14 +273,21 @@ def run(
     for t in threads:
         t.start()
     boot_seconds: float | None = None
-    timed_out = False
+    timed_out = stalled = False
+    heard, heard_at = 0, start
     try:
         deadline = start + spec.timeout
         while proc.poll() is None:
+            now = time.monotonic()
+            if len(ctl) != heard:
+                heard, heard_at = len(ctl), now
             if boot_seconds is None and b"start " in b"".join(ctl):
-                boot_seconds = time.monotonic() - start
-            if time.monotonic() > deadline:
+                boot_seconds = now - start
+            if now > deadline:
                 timed_out = True
+                break
+            if boot_seconds is not None and now - heard_at > spec.stall_seconds:
+                timed_out = stalled = True
                 break
             time.sleep(0.01)
     finally:
@@ -278,9 +301,16 @@ def run(
     messages = b"".join(ctl).decode(errors="replace").splitlines()
     if boot_seconds is None and any(m.startswith("start ") for m in messages):
         boot_seconds = wall
-    result = LabResult(TIMEOUT_EXIT, accel_name, boot_seconds, wall, console_log)
+    result = LabResult(TIMEOUT_EXIT, accel_name, boot_seconds, wall, console_log, stalled)
     if timed_out:
-        if not quiet:
+        if quiet:
+            pass
+        elif stalled:
+            host.log(
+                f"the lab stalled: no sign of life from its kernel for {spec.stall_seconds:g} s, "
+                f"stopped after {wall:.0f} s; console log: {console_log}"
+            )
+        else:
             host.log(f"timed out after {spec.timeout:g} s; console log: {console_log}")
         return result
     for m in messages:

@@ -255,3 +255,27 @@ def test_nested_kvm_runs_the_guests_nested_in_the_lab_under_kvm(run_ptnet):
     assert proc.returncode == 0, proc.stderr
     release = kernel.find(None).release
     assert proc.stdout.splitlines() == ["kvm", f"kvm 0 {release}"]
+
+
+def test_a_lab_gone_silent_is_stopped_as_stalled(tmp_path):
+    """init's heartbeat on the control port stops (its sleep is frozen here, as a stalled lab
+    kernel freezes everything): the runner stops the VM long before its timeout and says so."""
+    from ptnet.lab import runner
+
+    before = qemu_pids()
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        result = runner.run(
+            runner.LabSpec(
+                kernel=kernel.find(None),
+                command=["sh", "-c", "kill -STOP $(pidof sleep) && echo frozen && sleep 300"],
+                timeout=280,
+                stall_seconds=15,
+            ),
+            output=sink,
+        )
+    assert (result.exit_code, result.stalled) == (124, True)
+    assert out.read_text() == "frozen\n"
+    assert result.wall_seconds < 120
+    assert result.console_tail() == result.console_log.read_text().strip()  # a quiet boot: short
+    assert qemu_pids() - before == set()

@@ -37,7 +37,7 @@ NAME = "e2e"
 ENV = {**os.environ, "PTNET_VM_READY_TIMEOUT": "1200"}
 
 
-def ptnet(*args: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]:
+def ptnet(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ptnet", *args],
         capture_output=True,
@@ -50,7 +50,7 @@ def ptnet(*args: str, timeout: float = 3000) -> subprocess.CompletedProcess[str]
 @pytest.fixture
 def cli(qemu_binary):
     yield ptnet
-    ptnet("chain", "destroy", "--all")
+    ptnet("chain", "destroy", "--all", timeout=600)
 
 
 def kernel_name(port: str) -> str:

@@ -1,8 +1,11 @@
 """How the lab plugin splits a group of tests into VMs: whole files, balanced by their seconds."""
 
+import threading
+from pathlib import Path
 from types import SimpleNamespace
 
-from ptnet.lab.pytest_plugin import _merged, _shards
+from ptnet.lab.pytest_plugin import _LabGroups, _merged, _shards
+from ptnet.lab.runner import LabResult
 
 KEY = (("netmap",), 1)
 NEVER = lambda item: False  # noqa: E731
@@ -75,3 +78,47 @@ def test_a_vm_lives_as_long_as_its_tests_own_limits_ask():
     assert _vm_timeout(short, 1800.0) == 1800.0
     long = [Marked(nodeid="e2e.py::t", limit=3600), Marked(nodeid="e2e.py::u", limit=3600)]
     assert _vm_timeout(long, 1800.0) == 7200.0 + VM_MARGIN
+
+
+class ScriptedLab(_LabGroups):
+    """The plugin's policy with the lab VMs replaced by a script of what each VM reported."""
+
+    def __init__(self, script: list[tuple[bool, dict[str, str]]]) -> None:
+        self.results = {}
+        self.lock = threading.Lock()
+        self.script = script
+        self.asked: list[list[str]] = []
+
+    def _lab_vm(self, k, key, items):
+        self.asked.append([i.nodeid for i in items])
+        stalled, outcomes = self.script.pop(0)
+        result = LabResult(124 if stalled else 0, "tcg", 1.0, 2.0, Path("/nonexistent"), stalled)
+        reported = {n: {"outcome": o, "longrepr": ""} for n, o in outcomes.items()}
+        return result, "guest said", reported
+
+
+def run_of(key, its):
+    (run,) = _shards(key, its, 1, {}, NEVER)
+    return run
+
+
+def test_a_stalled_nested_kvm_lab_reruns_only_its_unfinished_tests_once():
+    its = items({"a.py": 3})
+    lab = ScriptedLab([(True, {"a.py::t0": "passed"}), (False, {"a.py::t1": "passed"})])
+    lab._run_vm(None, run_of((("netmap",), 1, 2048, True), its))
+    assert lab.asked == [["a.py::t0", "a.py::t1", "a.py::t2"], ["a.py::t1", "a.py::t2"]]
+    assert lab.results["a.py::t0"]["outcome"] == lab.results["a.py::t1"]["outcome"] == "passed"
+    assert lab.results["a.py::t2"]["outcome"] == "failed"
+    assert "no result from the lab guest (exit code 0" in lab.results["a.py::t2"]["longrepr"]
+
+
+def test_a_lab_that_stalls_twice_or_without_nested_kvm_is_not_retried():
+    its = items({"a.py": 2})
+    twice = ScriptedLab([(True, {}), (True, {})])
+    twice._run_vm(None, run_of((("netmap",), 1, 2048, True), its))
+    assert len(twice.asked) == 2
+    assert "the lab stalled" in twice.results["a.py::t0"]["longrepr"]
+    plain = ScriptedLab([(True, {})])
+    plain._run_vm(None, run_of((("netmap",), 1, 2048, False), its))
+    assert len(plain.asked) == 1
+    assert plain.results["a.py::t1"]["outcome"] == "failed"
