@@ -6,6 +6,7 @@ known_hosts file pins it for the forwarded port; paramiko is given a RejectPolic
 or changed host key is an error, never a prompt or a silent accept.
 """
 
+import logging
 import os
 import select
 import shlex
@@ -23,6 +24,10 @@ from ptnet.locking import file_lock
 
 if TYPE_CHECKING:
     import paramiko
+
+# paramiko's transport thread logs a failed handshake as a traceback on stderr (through logging's
+# last-resort handler); connect() reports every failure as one PtnetError instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 USER = "root"
 CONNECT_TIMEOUT = 10.0

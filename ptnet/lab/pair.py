@@ -7,8 +7,8 @@ as every lab VM does, and share one read-write directory (`shared`): the SSH key
 readiness, a's results, and the stop file that ends b.
 
 b runs HOST_SCRIPT: its NIC up, libvirtd and virtlogd by hand (no systemd), and sshd on B_ADDR:22
-trusting a's key, then waits for the stop file. b's libvirt is set up as `ptnet host install`
-leaves it (ptnet.install.libvirt_conf): /dev/netmap in qemu.conf's cgroup_device_acl. a runs
+trusting a's key, then waits for the stop file. b's libvirt is the lab's (ptnet/lab/libvirtd.py):
+qemu.conf as `ptnet host install` leaves it, without libvirt's private /dev. a runs
 `command` after CLIENT_SCRIPT has given root an SSH client config for b (key, no host-key
 prompts) and waited for b to be ready.
 
@@ -18,9 +18,10 @@ Both QEMUs die with the thread that started them (runner.run), and b is stopped 
 has ended, whatever its outcome: nothing is left behind.
 
 sshd: the host's /usr/sbin/sshd, else an openssh-server package extracted into
-CACHE/sshd/root (`apt-get download openssh-server && dpkg-deb -x openssh-server_*.deb root`).
+CACHE/sshd/root: SSHD_PACKAGES extracted there by fetch_sshd() (`ptnet setup` calls it).
 """
 
+import os
 import shlex
 import socket
 import subprocess
@@ -28,10 +29,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from ptnet import paths
+from ptnet import host, paths
 from ptnet.errors import PtnetError
-from ptnet.install import libvirt_conf
-from ptnet.lab import runner
+from ptnet.lab import libvirtd, runner
 
 A_ADDR, B_ADDR, PREFIX = "10.16.0.1", "10.16.0.2", 24
 MACS = {"a": "52:54:00:16:00:01", "b": "52:54:00:16:00:02"}
@@ -39,7 +39,10 @@ READY, STOP = "b.ready", "stop"
 KEY = "keys/client"
 HOME = "/tmp/pair-home"  # root's home in a, for its SSH client config
 SSHD_USER = "sshd:x:899:65534::/run/sshd:/usr/sbin/nologin"
-QEMU_CONF = "qemu.conf"  # b's libvirt qemu.conf, in `shared`
+
+
+# openssh-server, and the one library it needs that a machine without it lacks
+SSHD_PACKAGES = ("openssh-server", "libwrap0")
 
 
 def sshd_root() -> Path | None:
@@ -48,6 +51,19 @@ def sshd_root() -> Path | None:
         if (root / "usr/sbin/sshd").is_file():
             return root.resolve()
     return None
+
+
+def fetch_sshd() -> Path:
+    """b's sshd: the host's, or SSHD_PACKAGES downloaded and extracted into the cache (never
+    installed), once."""
+    found = sshd_root()
+    if found is not None:
+        return found
+    work = paths.cache_dir() / "sshd"
+    for package in SSHD_PACKAGES:
+        host.dpkg_extract(host.apt_download(package, work / "deb"), work / "root.new")
+    os.replace(work / "root.new", work / "root")
+    return (work / "root").resolve()
 
 
 def _free_udp_ports(n: int) -> list[int]:
@@ -90,17 +106,12 @@ def host_script(shared: Path, sshd: Path) -> str:
         [
             "set -e",
             _nic_up(MACS["b"], B_ADDR),
-            # the root filesystem is the host's, read-only: libvirt's configuration in a copy
-            # with our qemu.conf, its and sshd's state in tmpfs (/etc/libvirt/qemu holds the
-            # domains that remote NFs define)
-            f"cp -a /etc/libvirt /tmp/etc-libvirt && cp {q(str(shared / QEMU_CONF))} "
-            "/tmp/etc-libvirt/qemu.conf && mount --bind /tmp/etc-libvirt /etc/libvirt",
-            "for d in /var/lib/libvirt /var/log/libvirt /var/cache/libvirt /etc/libvirt/qemu; do "
-            'mount -t tmpfs tmpfs "$d"; done',
-            "mkdir -p /run/sshd /run/libvirt /tmp/xdg/run /tmp/xdg/config /tmp/xdg/cache",
+            # the root filesystem is the host's, read-only: sshd's state in tmpfs, libvirt's
+            # directories and configuration in writable layers (ptnet/lab/libvirtd.py)
+            "mkdir -p /run/sshd /tmp/xdg/run /tmp/xdg/config /tmp/xdg/cache",
             f"cp /etc/passwd /tmp/passwd && echo {q(SSHD_USER)} >>/tmp/passwd",
             "mount --bind /tmp/passwd /etc/passwd",
-            "virtlogd -d && libvirtd -d",
+            libvirtd.start_script(),
             f"LD_LIBRARY_PATH={q(str(lib))} {q(str(sshd / 'usr/sbin/sshd'))} -f {q(str(conf))}"
             f" -E {q(str(shared / 'sshd.log'))}",
             f"echo up >{q(str(shared / READY))}",
@@ -179,7 +190,6 @@ def run(
     if sshd is None:
         raise PtnetError("lab pair: no sshd (apt-get download openssh-server; see ptnet/lab/pair)")
     _keys(shared)
-    (shared / QEMU_CONF).write_text(libvirt_conf.with_netmap(""))
     pa, pb = _free_udp_ports(2)
     a = replace(
         a,

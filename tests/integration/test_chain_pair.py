@@ -47,8 +47,9 @@ def seen(tmp_path_factory) -> dict:
         # SSH and libvirt between two TCG guests on a busy machine: far slower than the
         # preflight's default bound
         env={"PAIR_NETMAP_KO": str(netmap), "PTNET_HOST_TIMEOUT": "240"},
+        nested_kvm=True,  # each NF VM under KVM in its lab host (one CPU each)
     )
-    b = runner.LabSpec(kernel=kernel, command=["true"], timeout=5460, cwd=ROOT)
+    b = runner.LabSpec(kernel=kernel, command=["true"], timeout=5460, cwd=ROOT, nested_kvm=True)
     a_result, b_result = pair.run(
         a, b, shared, a_output=shared / "a.log", b_output=shared / "b.log"
     )

@@ -171,3 +171,45 @@ def test_destroy_after_kill_9_in_the_middle_of_create_leaves_nothing(cli):
     ports = subprocess.run([str(tool_path("vale-ctl"))], capture_output=True, text=True).stdout
     assert "k9" not in ports, ports
     assert_nothing_left("k9")
+
+
+def test_a_chain_on_libvirt_is_created_validated_found_by_its_metadata_and_destroyed(cli):
+    """The same lifecycle with every NF a libvirt domain (the lab runs libvirtd, as a host
+    would: ptnet/lab/libvirtd.py): the domains carry the chain in their <metadata>, so `list`
+    finds the chain with no record at all, and destroy leaves no domain."""
+    import libvirt
+
+    from ptnet.chain.lifecycle import CHAIN_NS, chains_dir
+    from ptnet.lab import libvirtd
+
+    subprocess.run(["sh", "-c", libvirtd.start_script()], check=True, timeout=120)
+    made = cli("chain", "create", "fw,nat", "--name", "lv", "--backend", "libvirt")
+    assert made.returncode == 0, made.stderr
+    conn = libvirt.open("qemu:///system")
+    try:
+        doms = {d.name(): d for d in conn.listAllDomains()}
+        assert sorted(doms) == ["lv-fw", "lv-nat"], sorted(doms)
+        for dom in doms.values():
+            assert dom.isActive()
+            meta = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, CHAIN_NS)
+            assert 'name="lv"' in meta, meta
+
+        checked = cli("chain", "validate", "lv", "--format", "json")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert json.loads(checked.stdout)["verdict"] == "pass", checked.stdout
+
+        # No record: the chain is still listed, from its domains' metadata.
+        record = chains_dir() / "lv.json"
+        hidden = record.rename(record.with_suffix(".hidden"))
+        listed = json.loads(cli("chain", "list", "--format", "json").stdout)
+        hidden.rename(record)
+        assert "lv" in [c["name"] for c in listed], listed
+
+        gone = cli("chain", "destroy", "lv")
+        assert gone.returncode == 0, gone.stderr
+        assert conn.listAllDomains() == []
+    finally:
+        conn.close()
+    assert qemu_pids() == []
+    assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
+    assert_nothing_left("lv")
