@@ -27,9 +27,17 @@ from ptnet.build.tools import tool_path
 from ptnet.chain import lifecycle
 from ptnet.errors import PtnetError
 from ptnet.model.vm import VmSpec
+from ptnet.plan import chain as chain_plan
 
 LINKS = ("pipe", "vale")
-FORWARDER = ["bridge", "-i", "netmap:IN", "-i", "netmap:OUT"]
+# between the plan's placeholder netdevs, which create swaps for the ones the guest gave the ports
+FORWARDER = [
+    "bridge",
+    "-i",
+    f"netmap:{chain_plan.GUEST_IN}",
+    "-i",
+    f"netmap:{chain_plan.GUEST_OUT}",
+]
 
 
 def ports(link: str, tag: str, hop: int) -> tuple[str, str]:
@@ -118,13 +126,13 @@ def run(
 ) -> dict[str, Any]:
     """Measure every (link, length); the chains are destroyed at the end, also on failure.
 
-    At each length, the chains of every link kind grow at once (their new VMs boot together);
-    then each is measured alone."""
+    At each length, the chains of every link kind grow at once where there are CPUs for it
+    (lifecycle.boots_at_once); then each is measured alone."""
     results = []
     try:
         for n in sorted(lengths):
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=len(links)) as pool:
+            with ThreadPoolExecutor(max_workers=lifecycle.boots_at_once(len(links))) as pool:
                 for done in [
                     pool.submit(_grow, link, n, tag, mem_mb, image, say) for link in links
                 ]:

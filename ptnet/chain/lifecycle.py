@@ -47,6 +47,7 @@ from ptnet.errors import PtnetError, UsageError
 from ptnet.guest import ssh
 from ptnet.locking import file_lock
 from ptnet.model.chain_hosts import LOCAL
+from ptnet.model.ports import parse_port
 from ptnet.model.vm import BackendName, VmSpec
 from ptnet.plan import chain as chain_plan
 from ptnet.vm import lifecycle as vms
@@ -359,8 +360,16 @@ def _setup_hosts(record: ChainRecord, say: Say) -> None:
         )
 
 
+def boots_at_once(n: int) -> int:
+    """How many of n VM boots overlap: no more than this machine has CPUs. A boot is CPU-bound,
+    so more gain nothing; and in a one-CPU lab with nested KVM, QEMU's SVM emulation stalled
+    the lab with three or four nested guests booting together (README, "The lab")."""
+    return max(1, min(n, len(os.sched_getaffinity(0))))
+
+
 def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
-    """`ptnet vm up` every NF's VM at once (the boots overlap), each marked with its chain."""
+    """`ptnet vm up` every NF's VM, as many at once as boots_at_once() allows, each marked with
+    its chain."""
     if not nfs:
         return
     failures: list[str] = []
@@ -376,7 +385,7 @@ def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
         nf.ready_seconds = round(time.monotonic() - start, 1)
         say(f"{chain}: {nf.name}: VM {nf.vm} up, SSH and ports ready in {nf.ready_seconds} s")
 
-    with ThreadPoolExecutor(max_workers=len(nfs)) as pool:
+    with ThreadPoolExecutor(max_workers=boots_at_once(len(nfs))) as pool:
         list(pool.map(boot, nfs))
     if failures:
         raise PtnetError(f"chain {chain}: " + "; ".join(failures))
@@ -446,10 +455,17 @@ def resolve_devs(nf: NfRecord) -> list[str]:
     macs = {str(p.spec): p.mac for p in record.ports}
     probe = 'for d in /sys/class/net/*; do echo "$(cat $d/address) ${d##*/}"; done'
     out = ssh.run(target, probe, timeout=60 * vms.slowdown(record.accel)).stdout.decode()
-    by_mac = dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
+    return devs_by_mac(nf, macs, out)
+
+
+def devs_by_mac(nf: NfRecord, macs: dict[str, str], probe: str) -> list[str]:
+    """The netdev of each of the NF's ports: `macs` maps the VM record's port specs (in their
+    canonical form) to MACs, `probe` lists the guest's "MAC netdev" lines. An NF's port may be
+    spelled another way (a pipe without its netmap: prefix), so it is compared canonically."""
+    by_mac = dict(line.split()[:2] for line in probe.splitlines() if len(line.split()) >= 2)
     devs = []
     for port in nf.ports:
-        dev = by_mac.get(macs.get(port, ""))
+        dev = by_mac.get(macs.get(str(parse_port(port)), ""))
         if dev is None:
             raise PtnetError(f"NF {nf.name}: no netdev for port {port} in VM {nf.vm}")
         devs.append(dev)

@@ -2,6 +2,7 @@
 the per-hop table, the bench's wiring, ratios, CSV and plot."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,29 @@ def test_bench_chains_grow_by_one_vm_without_touching_the_others():
         assert longer[1].ports == [bench.ports(link, "bx", 1)[1], bench.ports(link, "bx", 2)[0]]
     assert bench.ports("pipe", "bx", 2) == ("bx{2", "bx}2")
     assert bench.ports("vale", "bx", 2) == ("valebx2:l", "valebx2:r")
+
+
+def test_a_bench_nfs_pipe_ports_find_their_netdevs_though_the_vm_spells_them_netmap():
+    """A bench NF names its pipe ports bare (bxp}0); its VM record keeps them canonical
+    (netmap:bxp}0), and the guest's netdevs are found by MAC either way."""
+    for link in bench.LINKS:
+        nf = bench.nf_record(link, "bx", 1, mem_mb=160, image="default")
+        spec = VmSpec.from_dict(nf.spec)
+        macs = {str(p): f"52:54:00:00:00:0{i}" for i, p in enumerate(spec.ports)}
+        probe = "52:54:00:00:00:00 eth1\n52:54:00:00:00:01 eth2\n00:00:00:00:00:00 lo\n"
+        assert lifecycle.devs_by_mac(nf, macs, probe) == ["eth1", "eth2"]
+    with pytest.raises(lifecycle.PtnetError, match=r"^NF fwd1: no netdev for port bx}0 in VM"):
+        lifecycle.devs_by_mac(
+            nf_pipe := bench.nf_record("pipe", "bx", 1, mem_mb=160, image="default"), {}, ""
+        )
+    assert nf_pipe.ports[0] == "bx}0"
+
+
+def test_a_bench_nfs_forwarder_runs_between_the_netdevs_its_guest_gave():
+    for link in bench.LINKS:
+        nf = bench.nf_record(link, "bx", 2, mem_mb=160, image="default")
+        nf.devs = ["ens4", "ens5"]
+        assert lifecycle.role_argv(nf) == ["bridge", "-i", "netmap:ens4", "-i", "netmap:ens5"]
 
 
 def test_bench_ratio_csv_and_plot(tmp_path):
@@ -300,3 +324,14 @@ def test_destroy_without_the_record_finds_the_vms_by_their_mark(fake):
     assert [r["state"] for r in lifecycle.listing()] == ["orphan"]
     assert lifecycle.destroy("c1", say=quiet)
     assert fake.running == {} and lifecycle.names() == []
+
+
+def test_no_more_boots_overlap_than_the_machine_has_cpus():
+    code = (
+        "import os; from ptnet.chain import lifecycle; os.sched_setaffinity(0, {0}); "
+        "print(lifecycle.boots_at_once(3), lifecycle.boots_at_once(0))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
+    cpus = len(os.sched_getaffinity(0))
+    assert lifecycle.boots_at_once(3) == min(3, cpus)
