@@ -17,7 +17,9 @@ figure to read (FD.io CSIT's service-density contrast: chained directly vs throu
 import csv
 import io
 import json
+import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -187,6 +189,26 @@ def to_csv(results: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(results)
     return buf.getvalue()
+
+
+def plot_apart(results: list[dict[str, Any]], path: Path) -> str | None:
+    """plot() in a child process; None when it drew `path`, else why not. Under the lab's qemu64
+    CPU, NumPy (under matplotlib) dies on an illegal instruction, which would take the figures
+    with it if it ran in this process."""
+    code = "import json, sys; from pathlib import Path; from ptnet.chain.bench import plot; "
+    code += "plot(json.load(sys.stdin), Path(sys.argv[1]))"
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        input=json.dumps(results),
+        capture_output=True,
+        text=True,
+    )
+    if child.returncode == 0:
+        return None
+    if child.returncode < 0:
+        return f"the plot process died of {signal.Signals(-child.returncode).name}"
+    lines = child.stderr.strip().splitlines()
+    return lines[-1] if lines else f"the plot process exited {child.returncode}"
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:

@@ -335,3 +335,12 @@ def test_no_more_boots_overlap_than_the_machine_has_cpus():
     assert out.stdout.split() == ["1", "1"]
     cpus = len(os.sched_getaffinity(0))
     assert lifecycle.boots_at_once(3) == min(3, cpus)
+
+
+def test_the_bench_plot_is_drawn_apart_and_a_failed_one_says_why(tmp_path):
+    good = [{"link": "pipe", "nfs": 1, "mpps": 0.9}, {"link": "vale", "nfs": 1, "mpps": 0.4}]
+    assert bench.plot_apart(good, tmp_path / "ok.png") is None
+    assert (tmp_path / "ok.png").read_bytes()[:4] == b"\x89PNG"
+    why = bench.plot_apart([{"link": "pipe", "nfs": 1}], tmp_path / "bad.png")
+    assert why == "KeyError: 'mpps'", why
+    assert not (tmp_path / "bad.png").exists()
