@@ -13,7 +13,7 @@ step "the plan: ptnet chain create fw,ids,nat --dry-run"
 $P chain create fw,ids,nat --dry-run | sed -n '1,/^regions:/p'
 step "the graph (Mermaid, renders in GitHub Markdown)"
 $P chain graph fw,ids,nat --format mermaid
-step "ptnet chain create fw,ids,nat (three VMs boot at once, under KVM inside the lab)"
+step "ptnet chain create fw,ids,nat (three VMs, under KVM inside the lab: one at a time on its one CPU)"
 $P chain create fw,ids,nat
 step "ptnet chain show $NAME"
 $P chain show "$NAME"
