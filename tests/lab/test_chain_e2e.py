@@ -32,8 +32,8 @@ CHAIN = "fw,ids:untrusted,nat"
 NAME = "e2e"
 
 
-# Three nested guests boot at once on the lab's one CPU: on a busy machine that can take longer
-# than one VM's default wait for SSH (360 s for KVM in the lab).
+# Three nested guests share the lab's one CPU (they boot one at a time, then run together): on a
+# busy machine a VM can wait longer than its default wait for SSH (360 s for KVM in the lab).
 ENV = {**os.environ, "PTNET_VM_READY_TIMEOUT": "1200"}
 
 
