@@ -26,6 +26,9 @@ LAB_PACKAGES = (
     "openssh-client",
     "libvirt-daemon",
     "libvirt-daemon-driver-qemu",
+    # /etc/libvirt itself (libvirt.conf), which the lab's libvirtd layers its qemu.conf over
+    # (ptnet/lab/libvirtd.py); without it the directory does not exist at all
+    "libvirt-clients",
     # `ptnet host install` registers our modules with DKMS; its lab test runs the host's dkms
     "dkms",
     # `ptnet chain graph --format svg` runs Graphviz's dot
