@@ -64,7 +64,7 @@ class LabResult:
     boot_seconds: float | None  # from QEMU start to the command's start
     wall_seconds: float
     console_log: Path
-    stalled: bool = False  # stopped by us: no sign of life from the lab kernel for STALL_SECONDS
+    stalled: bool = False  # stopped by us: the lab kernel was silent for spec.stall_seconds
 
     def console_tail(self, lines: int = 25) -> str:
         """The last lines the lab kernel printed (the log itself is gone with the run's directory
@@ -303,14 +303,12 @@ def run(
         boot_seconds = wall
     result = LabResult(TIMEOUT_EXIT, accel_name, boot_seconds, wall, console_log, stalled)
     if timed_out:
-        if quiet:
-            pass
-        elif stalled:
+        if stalled and not quiet:
             host.log(
                 f"the lab stalled: no sign of life from its kernel for {spec.stall_seconds:g} s, "
                 f"stopped after {wall:.0f} s; console log: {console_log}"
             )
-        else:
+        elif not quiet:
             host.log(f"timed out after {spec.timeout:g} s; console log: {console_log}")
         return result
     for m in messages:
