@@ -61,11 +61,16 @@ def build_tools() -> list[Path]:
     argv = [make, "--no-print-directory", "-C", src, f"O={out}"]
     with file_lock(out / ".lock"):
         # make's dependency files name the sources by absolute path: objects built from
-        # another checkout would point at files that may be gone, so they are dropped.
+        # another checkout would point at files that may be gone, so they are dropped and
+        # everything is built again. The tools stay in place until relinked (each by a
+        # rename), so an image build or a lab reading them meanwhile never finds one missing
+        # or half written.
         stamp = out / ".source"
+        rebuild: list[str] = []
         if not stamp.is_file() or stamp.read_text() != str(src):
-            host.run([*argv, "clean"])
-        host.run([*argv, f"-j{jobs}"])
+            host.run([*argv, "clean-objects"])
+            rebuild = ["--always-make"]
+        host.run([*argv, *rebuild, f"-j{jobs}"])
         stamp.write_text(str(src))
     return [out / name for name in TOOLS]
 

@@ -11,6 +11,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -92,9 +94,34 @@ def test_tools_built_from_another_checkout_are_rebuilt(tmp_path: Path) -> None:
     (out / ".source").write_text(gone)
     dep = out / "gen.d"
     dep.write_text(dep.read_text().replace(str(ROOT / "kernel" / "tools"), gone))
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    # Meanwhile every tool stays readable in full: an image build or a lab reading it now sees
+    # the old binary or the new one, never none and never a partial one.
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for name in tools.TOOLS:
+                try:
+                    head = (out / name).read_bytes()[:4]
+                except FileNotFoundError:
+                    seen.append(f"{name} missing")
+                    continue
+                if head != b"\x7fELF":
+                    seen.append(f"{name} partial")
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    finally:
+        done.set()
+        watcher.join()
     assert proc.returncode == 0, proc.stderr
     assert " -c " in proc.stderr and gone not in (out / "gen.d").read_text()
+    assert seen == []
+    assert not list(out.glob("*.tmp"))
 
 
 def test_tool_path(built: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
