@@ -80,8 +80,19 @@ def nf_record(link: str, tag: str, k: int, *, mem_mb: int, image: str) -> lifecy
 
 
 def measure(ingress: str, egress: str, *, seconds: float, size: int) -> dict[str, Any]:
-    """pkt-gen for `seconds` at full speed into `ingress`, received at `egress`."""
+    """pkt-gen for `seconds` at full speed into `ingress`, received at `egress`. What waits at
+    the egress first (the frames an NF's netdevs sent while they came up, before its forwarder
+    took the ports) is drained and counted apart: the receiver's clock starts at its first
+    frame, and one stray frame a second early would make the rate look half of what it is."""
     pktgen = str(tool_path("pkt-gen"))
+    drain = subprocess.run(
+        [pktgen, "-i", egress, "-f", "rx", "-n", "0", "--json", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if drain.returncode != 0:
+        raise PtnetError(f"pkt-gen failed: {drain.stderr.strip().splitlines()[-1:]}")
     rx = subprocess.Popen(
         [pktgen, "-i", egress, "-f", "rx", "-n", "0", "--json", "--idle", "5"]
         + ["--timeout", str(seconds + 60)],
@@ -112,6 +123,7 @@ def measure(ingress: str, egress: str, *, seconds: float, size: int) -> dict[str
         "tx_mpps": round(sent["pps"] / 1e6, 6),
         "mpps": round(got["pps"] / 1e6, 6),
         "seconds": round(got["seconds"], 3),
+        "stray_packets": json.loads(drain.stdout)["packets"],
     }
 
 
@@ -183,7 +195,16 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def to_csv(results: list[dict[str, Any]]) -> str:
-    columns = ["link", "nfs", "mpps", "tx_mpps", "tx_packets", "rx_packets", "seconds"]
+    columns = [
+        "link",
+        "nfs",
+        "mpps",
+        "tx_mpps",
+        "tx_packets",
+        "rx_packets",
+        "seconds",
+        "stray_packets",
+    ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -192,9 +213,8 @@ def to_csv(results: list[dict[str, Any]]) -> str:
 
 
 def plot_apart(results: list[dict[str, Any]], path: Path) -> str | None:
-    """plot() in a child process; None when it drew `path`, else why not. Under the lab's qemu64
-    CPU, NumPy (under matplotlib) dies on an illegal instruction, which would take the figures
-    with it if it ran in this process."""
+    """plot() in a child process; None when it drew `path`, else why not. A plotting library
+    that dies (NumPy on a CPU below its baseline dies of SIGILL) then takes only the plot."""
     code = "import json, sys; from pathlib import Path; from ptnet.chain.bench import plot; "
     code += "plot(json.load(sys.stdin), Path(sys.argv[1]))"
     child = subprocess.run(

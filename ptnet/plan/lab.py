@@ -10,7 +10,7 @@ command's output.
 
 from collections.abc import Mapping, Sequence
 
-from ptnet.plan.machine import direct_boot_args, machine_args
+from ptnet.plan.machine import TCG_CPU, direct_boot_args, machine_args
 
 # The lab's own flags: no PCI IRQ routing through the ACPI interpreter (ACPI itself stays: it
 # is how the kernel finds the CPUs under PVH; acpi=off would leave one) and no bus scan beyond
@@ -23,7 +23,7 @@ NESTED_FLAGS = (*LAB_FLAGS, "acpi=off")
 # With nested KVM, the lab's CPU under TCG also offers AMD SVM, which TCG emulates: the lab
 # kernel then runs KVM (kvm_amd, loaded by init.sh), and guests nested in the lab run under it
 # rather than as TCG inside TCG, ready about ten times sooner (README, "The lab").
-NESTED_KVM_CPU = "qemu64,+svm"
+NESTED_KVM_CPU = f"{TCG_CPU},+svm"
 # The virtio-serial ports the lab's init writes to.
 STREAMS = ("ctl", "out", "err")
 

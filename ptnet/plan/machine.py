@@ -12,12 +12,18 @@ FAST_BOOT_FLAGS = (
 )
 
 
+# The CPU model under TCG: qemu64 raised to x86-64-v2 (SSSE3, SSE4.1, SSE4.2, POPCNT; it already
+# has SSE3, CMPXCHG16B and LAHF), the baseline that host binaries such as NumPy 2 are built
+# for: the lab runs the host's programs, and under plain qemu64 NumPy dies of SIGILL.
+TCG_CPU = "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"
+
+
 def machine_args(
     qemu: str, accel: str, cpus: int, mem_mb: int, cpu: str | None = None
 ) -> list[str]:
     """QEMU with no default devices, a pc machine on `accel` ("kvm" or "tcg"), CPUs, memory;
-    the CPU model is the host's under KVM and qemu64 under TCG unless `cpu` names one."""
-    cpu = cpu or ("host" if accel == "kvm" else "qemu64")
+    the CPU model is the host's under KVM and TCG_CPU under TCG unless `cpu` names one."""
+    cpu = cpu or ("host" if accel == "kvm" else TCG_CPU)
     return [
         qemu, "-nodefaults", "-no-user-config", "-display", "none",
         "-M", "pc", "-accel", accel, "-cpu", cpu, "-smp", str(cpus), "-m", str(mem_mb),

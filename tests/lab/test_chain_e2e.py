@@ -213,3 +213,27 @@ def test_a_chain_on_libvirt_is_created_validated_found_by_its_metadata_and_destr
     assert qemu_pids() == []
     assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
     assert_nothing_left("lv")
+
+
+def test_chain_bench_measures_pipe_and_vale_chains_and_draws_its_plot(tmp_path, cli):
+    """`chain bench` at one NF, 1 s a point: one chain per link kind, each NF a bridge
+    forwarder VM. A pipe chain pushes back rather than drop, so every frame sent is received;
+    a VALE chain may drop. The figures, the CSV and the plot all come out, and nothing is left."""
+    ran = cli("chain", "bench", "--nfs", "1", "--seconds", "1", "--out", str(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    by_link = {r["link"]: r for r in report["results"]}
+    assert sorted(by_link) == ["pipe", "vale"], report
+    pipe, vale = by_link["pipe"], by_link["vale"]
+    assert pipe["tx_packets"] > 0 and pipe["rx_packets"] == pipe["tx_packets"], pipe
+    assert 0 < vale["rx_packets"] <= vale["tx_packets"], vale
+    assert pipe["mpps"] > 0 and vale["mpps"] > 0, report
+    assert report["ratio"] == {"1": round(pipe["mpps"] / vale["mpps"], 3)}, report
+    csv_lines = Path(report["csv"]).read_text().splitlines()
+    assert len(csv_lines) == 3 and csv_lines[0].startswith("link,nfs,mpps"), csv_lines
+    assert report["png"] and Path(report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert qemu_pids() == []
+    assert json.loads(cli("chain", "list", "--format", "json").stdout) == []
+    ports = subprocess.run([str(tool_path("vale-ctl"))], capture_output=True, text=True).stdout
+    assert "valebx" not in ports, ports
+    assert_nothing_left("bench")

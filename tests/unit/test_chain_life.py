@@ -129,8 +129,8 @@ def test_bench_ratio_csv_and_plot(tmp_path):
     ]
     assert bench.ratios(results) == {"1": 4.0, "2": None}
     lines = bench.to_csv(results).splitlines()
-    assert lines[0] == "link,nfs,mpps,tx_mpps,tx_packets,rx_packets,seconds"
-    assert lines[1] == "pipe,1,0.4,0.5,,,"
+    assert lines[0] == "link,nfs,mpps,tx_mpps,tx_packets,rx_packets,seconds,stray_packets"
+    assert lines[1] == "pipe,1,0.4,0.5,,,,"
     png = tmp_path / "b.png"
     bench.plot(results, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
