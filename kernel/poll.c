@@ -18,6 +18,14 @@
  * synced first; only when nothing they asked for is ready are the wait
  * queues registered, and the rings synced again, behind the barrier.
  *
+ * Before it registers, a poll() or select() that found nothing ready keeps
+ * syncing for up to poll_spin_us, as long as nothing else wants the CPU and
+ * no signal is pending. A peer that moves meanwhile is seen with no wake-up
+ * at all: no sleeper on its wait queue, so its sync wakes nobody, where a
+ * sleeping poller costs the peer a wake-up with the wait-queue lock held
+ * across it, and the poller a second pass for the same lock on return.
+ * That pair of wake-ups per batch is most of a poll-driven pipe's time.
+ *
  * Every other caller (epoll, io_uring, aio) registers once, when it starts
  * watching, and counts on that registration for good: its calls always
  * register, ready or not. The two are told apart by the queueing function
@@ -28,10 +36,24 @@
 
 #include <linux/cache.h>
 #include <linux/fs.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "netmap_kern.h"
+
+/*
+ * At most a millisecond, poll()'s own unit: the spin does not watch the
+ * caller's timeout (its end is absolute, so a longer timeout is unchanged),
+ * and a shorter one ends at most that late. A zero timeout never spins:
+ * poll() and select() then pass no queueing function.
+ */
+static struct netmap_uint_param nm_poll_spin_us = { 20, 0, 1000 };
+module_param_cb(poll_spin_us, &netmap_uint_param_ops, &nm_poll_spin_us, 0644);
+MODULE_PARM_DESC(poll_spin_us,
+		 "how long (us, up to 1000) a poll() or select() that finds nothing ready keeps syncing before it sleeps; 0: not at all");
 
 /* The queueing function of poll() and select(), from poll_initwait(). */
 static poll_queue_proc nm_select_qproc __ro_after_init;
@@ -95,6 +117,29 @@ static __poll_t nm_poll_syncs(struct netmap_priv *priv,
 	return mask;
 }
 
+/*
+ * Sync again until something asked for is ready, for up to poll_spin_us;
+ * return the last syncs' mask. Gives way to a task that wants the CPU and
+ * to a pending signal.
+ */
+static __poll_t nm_poll_spin(struct netmap_priv *priv,
+			     struct netmap_port *port, bool want_tx,
+			     bool want_rx, __poll_t events)
+{
+	u64 budget = (u64)READ_ONCE(nm_poll_spin_us.val) * NSEC_PER_USEC;
+	u64 start = local_clock();
+	__poll_t mask = 0;
+
+	while (budget && !need_resched() && !signal_pending(current) &&
+	       local_clock() - start < budget) {
+		cpu_relax();
+		mask = nm_poll_syncs(priv, port, want_tx, want_rx);
+		if (mask & (events | EPOLLERR))
+			break;
+	}
+	return mask;
+}
+
 /* Queue @wait on the rings of the directions asked, then the barrier. */
 static void nm_poll_register(struct netmap_priv *priv,
 			     struct netmap_port *port, struct file *file,
@@ -137,6 +182,9 @@ __poll_t netmap_priv_poll(struct netmap_priv *priv, struct file *file,
 		return EPOLLERR;
 	if (nm_first_select_pass(wait)) {
 		mask = nm_poll_syncs(priv, port, want_tx, want_rx);
+		if ((want_tx || want_rx) && !(mask & (events | EPOLLERR)))
+			mask = nm_poll_spin(priv, port, want_tx, want_rx,
+					    events);
 		/* What poll() or select() counts: it will not sleep. */
 		if (mask & events)
 			return mask;

@@ -172,3 +172,54 @@ def test_select_for_reading_only_sleeps_while_the_tx_ring_has_room(pname):
         ev, waited, _ = _wait_select(m, select.POLLIN, 300)
     assert ev == 0
     assert waited >= 0.25
+
+
+# -- the spin before sleeping (poll_spin_us) ---------------------------------------------------
+
+SPIN = "/sys/module/netmap/parameters/poll_spin_us"
+
+
+@pytest.fixture
+def spin_us():
+    """Set poll_spin_us for one test; the default (20) is back afterwards."""
+
+    def put(us: int) -> None:
+        with open(SPIN, "w") as f:
+            f.write(str(us))
+
+    yield put
+    put(20)
+
+
+def test_poll_spin_us_defaults_to_20_and_refuses_more_than_1000(spin_us):
+    with open(SPIN) as f:
+        assert f.read() == "20\n"
+    spin_us(1000)
+    spin_us(0)
+    with pytest.raises(OSError) as err:
+        spin_us(1001)
+    assert err.value.errno == 22  # EINVAL, and the value stays
+    with open(SPIN) as f:
+        assert f.read() == "0\n"
+
+
+def _idle_polls(p: Port, n: int, timeout_ms: int) -> tuple[float, float]:
+    """n polls for reading on a ring with nothing to read: (seconds, CPU seconds)."""
+    t0, c0 = time.monotonic(), _cpu_seconds()
+    for _ in range(n):
+        assert p.poll(select.POLLIN, timeout_ms) == 0
+    return time.monotonic() - t0, _cpu_seconds() - c0
+
+
+def test_a_poll_that_finds_nothing_spins_up_to_poll_spin_us_then_sleeps(pname, spin_us):
+    """200 polls of 2 ms on an idle ring: at the longest spin (1 ms) each spends about half of
+    its wait syncing; with none, they sleep throughout. A zero timeout never spins."""
+    with Port.open(f"{pname}{{1"), Port.open(f"{pname}}}1") as rx:
+        spin_us(1000)
+        spun = _idle_polls(rx, 200, 2)
+        at_once = _idle_polls(rx, 200, 0)
+        spin_us(0)
+        slept = _idle_polls(rx, 200, 2)
+    assert spun[1] >= 0.1, f"200 polls spent {spun[1]:.3f} s of CPU with a 1 ms spin each"
+    assert slept[1] < spun[1] / 3, f"no spin: {slept[1]:.3f} s of CPU, spin: {spun[1]:.3f} s"
+    assert at_once[0] < 0.15, f"200 polls with a zero timeout took {at_once[0]:.3f} s"
