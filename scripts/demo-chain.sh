@@ -1,7 +1,7 @@
 #!/bin/sh
 # The end of `make demo`, run inside the lab guest by `ptnet lab run`: the mission's job. A chain
-# of three NF VMs (fw, ids, nat) wired with netmap pipes, validated with the traffic mix, drawn
-# as Mermaid, and destroyed. Progress goes to stderr, one line per NF and step.
+# of three NF VMs (fw, ids, nat) wired with netmap pipes, validated with the traffic mix,
+# measured, drawn as Mermaid, and destroyed. Progress goes to stderr, one line per NF and step.
 set -eu
 P="python3 -m ptnet"
 [ -x .venv/bin/python ] && P=".venv/bin/python -m ptnet"
@@ -20,6 +20,8 @@ $P chain show "$NAME"
 step "ptnet chain validate $NAME: the mix both ways, per-hop table, Mpps, verdict"
 status=0
 $P chain validate "$NAME" || status=$?
+step "ptnet chain bench $NAME --seconds 2: Mpps through the running chain, and each NF's ports"
+$P chain bench "$NAME" --seconds 2 || status=$?
 step "ptnet chain destroy $NAME"
 $P chain destroy "$NAME"
 $P chain list

@@ -127,6 +127,20 @@ def measure(ingress: str, egress: str, *, seconds: float, size: int) -> dict[str
     }
 
 
+def run_chain(name: str, *, seconds: float, size: int) -> dict[str, Any]:
+    """Measure the running chain `name` as it stands, on whatever hosts its NFs sit: pkt-gen into
+    its ingress, received at its egress, with what each NF's ports moved meanwhile (validate's
+    per-hop table, which names each NF's host)."""
+    from ptnet.chain import validate
+
+    record = lifecycle.find(name)
+    ingress, egress = validate.host_port_ends(record, "bench")
+    before = validate.all_stats(record)
+    m = measure(ingress, egress, seconds=seconds, size=size)
+    hops = validate.hop_table(record, before, validate.stats_after(record))
+    return {"chain": name, "size": size, "seconds": seconds, "result": m, "hops": hops}
+
+
 def run(
     lengths: list[int],
     links: list[str],

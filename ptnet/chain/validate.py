@@ -49,8 +49,24 @@ def hop_table(
     return rows
 
 
-def _all_stats(record: lifecycle.ChainRecord) -> dict[str, dict[str, Any] | None]:
+def all_stats(record: lifecycle.ChainRecord) -> dict[str, dict[str, Any] | None]:
     return {nf.name: lifecycle.nf_stats(nf) for nf in record.nfs}
+
+
+def stats_after(record: lifecycle.ChainRecord) -> dict[str, dict[str, Any] | None]:
+    """all_stats() once traffic has stopped: the NFs write their stats every second, so one
+    write passes after the last frame first."""
+    time.sleep(1.5)
+    return all_stats(record)
+
+
+def host_port_ends(record: lifecycle.ChainRecord, verb: str) -> tuple[str, str]:
+    """The chain's ingress and egress host ports, which `verb` sends into and receives from."""
+    if not (record.ingress_port and record.egress_port):
+        raise PtnetError(
+            f"chain {record.name} has a NIC at an end: {verb} needs host ports at both"
+        )
+    return record.ingress_port, record.egress_port
 
 
 def ids_hits(
@@ -79,21 +95,20 @@ def validate(name: str, *, repeat: int = 1) -> dict[str, Any]:
     from ptnet.chain import traffic  # the mix (the nf part of issue 15)
 
     record = lifecycle.find(name)
-    if not (record.ingress_port and record.egress_port):
-        raise PtnetError(f"chain {name} has a NIC at an end: validate needs host ports at both")
+    ingress, egress = host_port_ends(record, "validate")
     roles = [nf.role for nf in record.nfs]
     ips = any(nf.role == "ids" and "ips" in nf.command for nf in record.nfs)
     accel = ""
     if record.nfs and (vm := lifecycle.base.load_record(record.nfs[0].vm)) is not None:
         accel = vm.accel
     slow = slowdown(accel)
-    before = _all_stats(record)
+    before = all_stats(record)
     with tempfile.NamedTemporaryFile("w", prefix="ptnet-mix-", suffix=".txt") as mix:
         mix.write(traffic.mix_text())
         mix.flush()
         argv = traffic.probe_argv(
-            record.ingress_port,
-            record.egress_port,
+            ingress,
+            egress,
             mix.name,
             probe=str(tool_path("nf-probe")),
             repeat=repeat,
@@ -109,9 +124,7 @@ def validate(name: str, *, repeat: int = 1) -> dict[str, Any]:
         lines = proc.stderr.strip().splitlines()
         raise PtnetError(f"nf-probe failed: {lines[-1] if lines else proc.returncode}")
     report = json.loads(proc.stdout)
-    # The NFs write their stats every second: let one write pass after the last frame.
-    time.sleep(1.5)
-    after = _all_stats(record)
+    after = stats_after(record)
     judged = traffic.judge(roles, report, ips=ips, ids_hits=ids_hits(record, before, after))
     return {
         "chain": name,

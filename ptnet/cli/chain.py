@@ -287,21 +287,42 @@ def validate(
 
 @app.command()
 def bench(
-    nfs: Annotated[str, typer.Option("--nfs", help="Chain lengths, comma-separated.")] = "1,2,3",
-    links: Annotated[str, typer.Option("--links", help="pipe, vale, or both.")] = "pipe,vale",
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="A chain to measure as it runs, on whatever hosts; without it, the sweep.",
+        ),
+    ] = None,
+    nfs: Annotated[
+        str | None, typer.Option("--nfs", help="Chain lengths, comma-separated (default 1,2,3).")
+    ] = None,
+    links: Annotated[
+        str | None, typer.Option("--links", help="pipe, vale, or both (default both).")
+    ] = None,
     seconds: Annotated[float, typer.Option(min=0.5, help="Seconds of traffic per point.")] = 5.0,
     size: Annotated[int, typer.Option(min=60, max=1514, help="Frame length in bytes.")] = 60,
-    mem: Annotated[str, typer.Option(help="Each NF VM's memory.")] = "256M",
+    mem: Annotated[str | None, typer.Option(help="Each NF VM's memory (default 256M).")] = None,
     out: Annotated[
-        Path, typer.Option(help="Directory for chain-bench.csv and chain-bench.png.")
-    ] = Path("."),
+        Path | None, typer.Option(help="Directory for chain-bench.csv and chain-bench.png.")
+    ] = None,
 ) -> None:
     """Mpps through chains of N forwarding NFs, all-pipe against all-VALE links; JSON on
-    stdout, CSV and a PNG plot in --out, and the pipe/VALE ratio at each length."""
+    stdout, CSV and a PNG plot in --out (default .), and the pipe/VALE ratio at each length.
+    With NAME: Mpps through that running chain, ingress to egress, and what each NF's ports
+    moved meanwhile, NF by NF with its host; JSON on stdout."""
     from ptnet.chain import bench as chain_bench
     from ptnet.errors import UsageError
     from ptnet.model.vm import parse_mem
 
+    if name is not None:
+        sweep_only = {"--nfs": nfs, "--links": links, "--mem": mem, "--out": out}
+        for flag, value in sweep_only.items():
+            if value is not None:
+                raise UsageError(f"{flag}: the sweep's option, not for a running chain ({name})")
+        print(json.dumps(chain_bench.run_chain(name, seconds=seconds, size=size), indent=2))
+        return
+    nfs, links, out = nfs or "1,2,3", links or "pipe,vale", out or Path(".")
     try:
         lengths = sorted({int(n) for n in nfs.split(",")})
     except ValueError:
@@ -312,7 +333,8 @@ def bench(
     for k in kinds:
         if k not in chain_bench.LINKS:
             raise UsageError(f"bad --links {k!r}: choose pipe or vale")
-    result = chain_bench.run(lengths, kinds, seconds=seconds, size=size, mem_mb=parse_mem(mem))
+    mem_mb = parse_mem(mem or "256M")
+    result = chain_bench.run(lengths, kinds, seconds=seconds, size=size, mem_mb=mem_mb)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = out / "chain-bench.csv", out / "chain-bench.png"
     csv_path.write_text(chain_bench.to_csv(result["results"]))

@@ -1,8 +1,8 @@
 """Runs in lab VM a of a lab pair (tests/integration/test_chain_pair.py): `ptnet chain create`
 of chains with an NF on host b (netmap.ko not loaded there) and on host c (nobody at its
 address), the evidence that nothing started on either side; then, once b has loaded netmap.ko,
-the chain with an NF on b created, shown, validated and destroyed, and what was left on each
-side. Writes what it saw as JSON to argv[1]."""
+the chain with an NF on b created, shown, validated, measured and destroyed, and what was left
+on each side. Writes what it saw as JSON to argv[1]."""
 
 import json
 import os
@@ -122,6 +122,7 @@ def main() -> None:
     seen["show_table"] = run(*chain, "show", "farb", timeout=600)
     seen["list"] = run(*chain, "list", "--format", "json", timeout=600)
     seen["validate"] = run(*chain, "validate", "farb", "--format", "json", timeout=1200)
+    seen["bench"] = run(*chain, "bench", "farb", "--seconds", "2", timeout=600)
     seen["destroy"] = run(*chain, "destroy", "farb", timeout=1200)
     seen["left_after_destroy"] = {"here": left_here(), "on_b": left_on_b(vale=True)}
     seen["rmmod_b"] = on_b("rmmod netmap")

@@ -4,8 +4,8 @@ user's machine with netmap.ko, b a remote host with libvirtd and sshd but no net
 nobody answers: each is one clear error naming its host, exit code 2, and nothing started on
 either side. Once b loads netmap.ko, the same preflight passes (so it was netmap.ko that
 failed), and the chain of 2 NFs, fw here and nat on b (through b's qemu+ssh libvirt), is
-created, shown with each NF's host, validated (pass) and destroyed, with nothing left on either
-side: no domain, QEMU, VALE port or VXLAN device.
+created, shown with each NF's host, validated (pass), measured (`chain bench farb`) and
+destroyed, with nothing left on either side: no domain, QEMU, VALE port or VXLAN device.
 """
 
 import json
@@ -125,6 +125,24 @@ def test_the_chain_across_hosts_validates(seen):
     report = json.loads(result["stdout"])
     assert report["verdict"] == "pass", report
     assert {(r["nf"], r["host"]) for r in report["hops"]} == {("fw", "local"), ("nat", "b")}
+
+
+def test_the_chain_across_hosts_is_measured_ingress_to_egress_with_each_nfs_host(seen):
+    """`chain bench farb`: pkt-gen's UDP frames pass fw's default rules and nat translates them,
+    so what reaches the egress is what crossed both hosts; the per-hop table says where."""
+    result = seen["bench"]
+    assert result["rc"] == 0, result
+    report = json.loads(result["stdout"])
+    got = report["result"]
+    assert report["chain"] == "farb" and got["mpps"] > 0, report
+    assert 0 < got["rx_packets"] <= got["tx_packets"], report
+    hops = {(r["nf"], r["host"], r["side"]): r for r in report["hops"]}
+    assert sorted(hops) == [
+        ("fw", "local", "in"), ("fw", "local", "out"), ("nat", "b", "in"), ("nat", "b", "out")
+    ]  # fmt: skip
+    # Every frame that reached the egress left nat's out port, which had it from fw.
+    assert hops[("nat", "b", "out")]["tx"] >= got["rx_packets"], hops
+    assert hops[("fw", "local", "in")]["rx"] >= hops[("nat", "b", "in")]["rx"] > 0, hops
 
 
 def test_destroy_leaves_nothing_on_either_host(seen):

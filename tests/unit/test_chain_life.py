@@ -146,6 +146,9 @@ def test_bench_ratio_csv_and_plot(tmp_path):
         (["bench", "--nfs", "0"], "bad --nfs '0'"),
         (["bench", "--nfs", "x"], "bad --nfs 'x'"),
         (["bench", "--links", "pipe,tap"], "bad --links 'tap'"),
+        (["bench", "nope"], "no chain named 'nope'"),
+        (["bench", "nope", "--nfs", "2"], "--nfs: the sweep's option, not for a running chain"),
+        (["bench", "nope", "--out", "d"], "--out: the sweep's option, not for a running chain"),
     ],
 )
 def test_bad_cli_input_is_one_line_and_exit_2(state, args, message):
