@@ -367,9 +367,14 @@ def boots_at_once(n: int) -> int:
     return max(1, min(n, len(os.sched_getaffinity(0))))
 
 
+# This process's local VM boots in flight, whichever chain each is for (the bench grows two
+# chains at once, each booting its own NFs): never more than boots_at_once() allows.
+_LOCAL_BOOTS = threading.BoundedSemaphore(boots_at_once(sys.maxsize))
+
+
 def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
-    """`ptnet vm up` every NF's VM, as many at once as boots_at_once() allows, each marked with
-    its chain."""
+    """`ptnet vm up` every NF's VM, as many at once as boots_at_once() allows (local ones also
+    within _LOCAL_BOOTS), each marked with its chain."""
     if not nfs:
         return
     failures: list[str] = []
@@ -377,7 +382,8 @@ def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
     def boot(nf: NfRecord) -> None:
         start = time.monotonic()
         try:
-            record, _ = vms.up(VmSpec.from_dict(nf.spec), uri=nf.uri, jump=nf.jump)
+            with _LOCAL_BOOTS if nf.host == LOCAL else contextlib.nullcontext():
+                record, _ = vms.up(VmSpec.from_dict(nf.spec), uri=nf.uri, jump=nf.jump)
         except PtnetError as exc:
             failures.append(f"{nf.name}: {exc}")
             return

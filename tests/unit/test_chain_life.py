@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -338,6 +340,38 @@ def test_no_more_boots_overlap_than_the_machine_has_cpus():
     assert out.stdout.split() == ["1", "1"]
     cpus = len(os.sched_getaffinity(0))
     assert lifecycle.boots_at_once(3) == min(3, cpus)
+
+
+def test_two_chains_booting_at_once_share_the_cpus_rather_than_each_take_them_all(fake):
+    """The bench grows its pipe and VALE chains at once: their local boots together stay within
+    the machine's CPUs."""
+    cpus = len(os.sched_getaffinity(0))
+    inflight, most = [0], [0]
+    lock = threading.Lock()
+
+    def booting(spec):
+        with lock:
+            inflight[0] += 1
+            most[0] = max(most[0], inflight[0])
+        time.sleep(0.05)
+        with lock:
+            inflight[0] -= 1
+
+    fake.on_boot = booting
+    chains = {
+        link: [bench.nf_record(link, link[0], k, mem_mb=256, image="default") for k in (1, 2, 3)]
+        for link in bench.LINKS
+    }
+    threads = [
+        threading.Thread(target=lifecycle._boot_all, args=(nfs, f"b-{link}", quiet))
+        for link, nfs in chains.items()
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(fake.running) == 6
+    assert most[0] == min(cpus, 6), f"{most[0]} boots at once on {cpus} CPUs"
 
 
 def test_the_bench_plot_is_drawn_apart_and_a_failed_one_says_why(tmp_path):
