@@ -19,8 +19,8 @@
  * queues registered, and the rings synced again, behind the barrier.
  *
  * Before it registers, a poll() or select() that found nothing ready keeps
- * syncing for up to poll_spin_us, as long as nothing else wants the CPU and
- * no signal is pending. A peer that moves meanwhile is seen with no wake-up
+ * syncing for up to poll_spin_us, as long as no other task is runnable on
+ * its CPU and no signal is pending. A peer that moves meanwhile is seen with no wake-up
  * at all: no sleeper on its wait queue, so its sync wakes nobody, where a
  * sleeping poller costs the peer a wake-up with the wait-queue lock held
  * across it, and the poller a second pass for the same lock on return.
@@ -40,6 +40,7 @@
 #include <linux/poll.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/stat.h>
 #include <linux/slab.h>
 
 #include "netmap_kern.h"
@@ -119,8 +120,9 @@ static __poll_t nm_poll_syncs(struct netmap_priv *priv,
 
 /*
  * Sync again until something asked for is ready, for up to poll_spin_us;
- * return the last syncs' mask. Gives way to a task that wants the CPU and
- * to a pending signal.
+ * return the last syncs' mask. Only while this task is the only one
+ * runnable on its CPU (the peer may be the one waiting for it), and giving
+ * way to a pending signal.
  */
 static __poll_t nm_poll_spin(struct netmap_priv *priv,
 			     struct netmap_port *port, bool want_tx,
@@ -130,8 +132,8 @@ static __poll_t nm_poll_spin(struct netmap_priv *priv,
 	u64 start = local_clock();
 	__poll_t mask = 0;
 
-	while (budget && !need_resched() && !signal_pending(current) &&
-	       local_clock() - start < budget) {
+	while (budget && single_task_running() && !need_resched() &&
+	       !signal_pending(current) && local_clock() - start < budget) {
 		cpu_relax();
 		mask = nm_poll_syncs(priv, port, want_tx, want_rx);
 		if (mask & (events | EPOLLERR))
