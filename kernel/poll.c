@@ -20,10 +20,10 @@
  *
  * Before it registers, a poll() or select() that found nothing ready keeps
  * syncing for up to poll_spin_us, as long as no other task is runnable on
- * its CPU and no signal is pending. A peer that moves meanwhile is seen with no wake-up
- * at all: no sleeper on its wait queue, so its sync wakes nobody, where a
- * sleeping poller costs the peer a wake-up with the wait-queue lock held
- * across it, and the poller a second pass for the same lock on return.
+ * its CPU and no signal is pending. A peer that moves meanwhile is seen with
+ * no wake-up at all: no sleeper on its wait queue, so its sync wakes nobody,
+ * where a sleeping poller costs the peer a wake-up with the wait-queue lock
+ * held across it, and the poller a second pass for the same lock on return.
  * That pair of wake-ups per batch is most of a poll-driven pipe's time.
  *
  * Every other caller (epoll, io_uring, aio) registers once, when it starts
@@ -129,10 +129,13 @@ static __poll_t nm_poll_spin(struct netmap_priv *priv,
 			     bool want_rx, __poll_t events)
 {
 	u64 budget = (u64)READ_ONCE(nm_poll_spin_us.val) * NSEC_PER_USEC;
-	u64 start = local_clock();
 	__poll_t mask = 0;
+	u64 start;
 
-	while (budget && single_task_running() && !need_resched() &&
+	if (!budget)
+		return 0;
+	start = local_clock();
+	while (single_task_running() && !need_resched() &&
 	       !signal_pending(current) && local_clock() - start < budget) {
 		cpu_relax();
 		mask = nm_poll_syncs(priv, port, want_tx, want_rx);

@@ -154,13 +154,13 @@ def run(
 ) -> dict[str, Any]:
     """Measure every (link, length); the chains are destroyed at the end, also on failure.
 
-    At each length, the chains of every link kind grow at once where there are CPUs for it
-    (lifecycle.boots_at_once); then each is measured alone."""
+    At each length, the chains of every link kind grow at once (their local boots share the
+    machine's CPUs: lifecycle._LOCAL_BOOTS); then each is measured alone."""
     results = []
     try:
         for n in sorted(lengths):
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=lifecycle.boots_at_once(len(links))) as pool:
+            with ThreadPoolExecutor(max_workers=len(links)) as pool:
                 for done in [
                     pool.submit(_grow, link, n, tag, mem_mb, image, say) for link in links
                 ]:

@@ -360,21 +360,21 @@ def _setup_hosts(record: ChainRecord, say: Say) -> None:
         )
 
 
-def boots_at_once(n: int) -> int:
-    """How many of n VM boots overlap: no more than this machine has CPUs. A boot is CPU-bound,
-    so more gain nothing; and in a one-CPU lab with nested KVM, QEMU's SVM emulation stalled
-    the lab with three or four nested guests booting together (README, "The lab")."""
-    return max(1, min(n, len(os.sched_getaffinity(0))))
+def boot_slots() -> int:
+    """How many local VM boots may overlap: as many as this machine has CPUs. A boot is
+    CPU-bound, so more gain nothing; and in a one-CPU lab with nested KVM, QEMU's SVM emulation
+    stalled the lab with three or four nested guests booting together (README, "The lab")."""
+    return len(os.sched_getaffinity(0))
 
 
 # This process's local VM boots in flight, whichever chain each is for (the bench grows two
-# chains at once, each booting its own NFs): never more than boots_at_once() allows.
-_LOCAL_BOOTS = threading.BoundedSemaphore(boots_at_once(sys.maxsize))
+# chains at once, each booting its own NFs).
+_LOCAL_BOOTS = threading.BoundedSemaphore(boot_slots())
 
 
 def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
-    """`ptnet vm up` every NF's VM, as many at once as boots_at_once() allows (local ones also
-    within _LOCAL_BOOTS), each marked with its chain."""
+    """`ptnet vm up` every NF's VM at once, each marked with its chain; the local boots wait
+    for a slot of _LOCAL_BOOTS (a remote one takes its own host's CPU)."""
     if not nfs:
         return
     failures: list[str] = []
@@ -391,7 +391,7 @@ def _boot_all(nfs: list[NfRecord], chain: str, say: Say) -> None:
         nf.ready_seconds = round(time.monotonic() - start, 1)
         say(f"{chain}: {nf.name}: VM {nf.vm} up, SSH and ports ready in {nf.ready_seconds} s")
 
-    with ThreadPoolExecutor(max_workers=boots_at_once(len(nfs))) as pool:
+    with ThreadPoolExecutor(max_workers=len(nfs)) as pool:
         list(pool.map(boot, nfs))
     if failures:
         raise PtnetError(f"chain {chain}: " + "; ".join(failures))
